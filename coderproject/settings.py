@@ -1,0 +1,199 @@
+"""Settings for the control plane: one module, driven by environment variables.
+
+The embedded default needs no variables at all: SQLite and a generated secret key under
+``CODER_DATA_DIR``, an in-memory channel layer and cache. ``DATABASE_URL`` and
+``REDIS_URL`` switch to the production parts. The README lists every variable.
+"""
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from coderproject import experiments
+from coderproject.env import env_bool, env_duration, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# ---------------------------------------------------------------------------
+# Data directory: the SQLite file, the generated secret key, workspaces.
+# ---------------------------------------------------------------------------
+DATA_DIR = Path(env_str("CODER_DATA_DIR", str(BASE_DIR / ".coder-data"))).expanduser().resolve()
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"CODER_DATA_DIR={DATA_DIR}: cannot create it ({exc.strerror})") from None
+
+
+def _generated_secret_key(path: Path) -> str:
+    """A random key kept in the data directory so sessions survive restarts."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+# ---------------------------------------------------------------------------
+# Django
+# ---------------------------------------------------------------------------
+DEBUG = env_bool("CODER_DEBUG", True)
+SECRET_KEY_GENERATED = not env_str("CODER_SECRET_KEY")
+SECRET_KEY = env_str("CODER_SECRET_KEY") or _generated_secret_key(DATA_DIR / "secret_key")
+
+CODER_ACCESS_URL = env_str("CODER_ACCESS_URL", "http://127.0.0.1:3000").rstrip("/")
+_access = urlsplit(CODER_ACCESS_URL)
+if _access.scheme not in ("http", "https") or not _access.hostname:
+    raise ImproperlyConfigured(f"CODER_ACCESS_URL={CODER_ACCESS_URL!r} must be an absolute http(s) URL")
+CODER_ACCESS_ORIGIN = f"{_access.scheme}://{_access.netloc}"
+
+ALLOWED_HOSTS = sorted({_access.hostname, "127.0.0.1", "localhost", "[::1]", *env_list("CODER_ALLOWED_HOSTS")})
+CSRF_TRUSTED_ORIGINS = [CODER_ACCESS_ORIGIN, *env_list("CODER_CSRF_TRUSTED_ORIGINS")]
+
+_proxy_header = env_list("CODER_SECURE_PROXY_SSL_HEADER")  # e.g. "HTTP_X_FORWARDED_PROTO,https"
+if _proxy_header:
+    if len(_proxy_header) != 2:
+        raise ImproperlyConfigured(
+            "CODER_SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
+USE_X_FORWARDED_HOST = env_bool("CODER_USE_X_FORWARDED_HOST", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _access.scheme == "https"
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "oauth2_provider",
+    "channels",
+    "coderproject",
+    "oauth",
+    "workspaces",
+    "mcp_server",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "coderproject.urls"
+ASGI_APPLICATION = "coderproject.asgi.application"
+AUTH_USER_MODEL = "oauth.User"
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "coderproject.context_processors.deployment",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Database: SQLite under the data directory, or DATABASE_URL (PostgreSQL).
+# ---------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CODER_DB_CONN_MAX_AGE", 60))
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+    if not _database.get("ENGINE") or not _database.get("NAME"):
+        raise ImproperlyConfigured("DATABASE_URL is malformed: it names no database")
+    _database["CONN_HEALTH_CHECKS"] = True
+else:
+    _database = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "coder.sqlite3",
+        # IMMEDIATE transactions and WAL let the server, its provisioner workers and
+        # management commands share the file without "database is locked" surprises.
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+    }
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------------------
+# Cache and channel layer: in memory, or REDIS_URL.
+# ---------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    if urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
+        raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# ---------------------------------------------------------------------------
+# Passwords, i18n, static files
+# ---------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("CODER_LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}
+
+# ---------------------------------------------------------------------------
+# Django REST framework
+# ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "coderproject.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "Coder-compatible control plane API", "VERSION": "2"}
+
+# ---------------------------------------------------------------------------
+# Coder: experiments, first user, tokens
+# ---------------------------------------------------------------------------
+CODER_EXPERIMENTS = experiments.parse(env_str("CODER_EXPERIMENTS"))
+CODER_FIRST_USER = env_str("CODER_FIRST_USER", "admin")
+CODER_FIRST_USER_PASSWORD = env_str("CODER_FIRST_USER_PASSWORD")
+CODER_MAX_TOKEN_LIFETIME = env_duration("CODER_MAX_TOKEN_LIFETIME", "365d")

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from coderproject import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("api/v2/buildinfo", views.buildinfo, name="buildinfo"),
+    path("api/v2/experiments", views.experiment_list, name="experiments"),
+    path("admin/", admin.site.urls),
+    path("", include("oauth.urls")),
+    path("", include("workspaces.urls")),
+]

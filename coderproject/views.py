@@ -1,0 +1,34 @@
+"""Deployment-level endpoints: health, build info, experiments."""
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from coderproject import __version__, experiments
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers."""
+    return JsonResponse({"status": "ok"})
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def buildinfo(request: Request) -> Response:
+    return Response(
+        {
+            "version": __version__,
+            "dashboard_url": settings.CODER_ACCESS_URL,
+            "external_url": settings.CODER_ACCESS_URL,
+            "agent_api_version": "2.0",
+        }
+    )
+
+
+@api_view(["GET"])
+def experiment_list(request: Request) -> Response:
+    """The enabled experiments, as Coder's ``GET /api/v2/experiments`` lists them."""
+    return Response(sorted(experiments.enabled()))

@@ -1,0 +1,93 @@
+"""The cast every test shares (an owner, a member, a stranger) and a real Daphne server."""
+
+import functools
+
+import pytest
+from django.test import Client
+
+from oauth import roles
+from oauth.models import User
+from oauth.services import user_set_roles
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(username: str, *role_names: str, **fields) -> User:
+    user = User.objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD, **fields)
+    if role_names:
+        user_set_roles(user=user, role_names=list(role_names))
+    return user
+
+
+@pytest.fixture
+def owner(db) -> User:
+    return make_user("olivia", roles.OWNER, name="Olivia Owner")
+
+
+@pytest.fixture
+def member(db) -> User:
+    return make_user("mike", name="Mike Member")
+
+
+@pytest.fixture
+def stranger(db) -> User:
+    return make_user("sam", name="Sam Stranger")
+
+
+@pytest.fixture
+def member_client(member) -> Client:
+    client = Client()
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def enable_experiments(settings):
+    """Set the enabled experiments for one test: ``enable_experiments("oauth2")``."""
+    from coderproject.experiments import parse
+
+    def set_experiments(*names: str) -> None:
+        settings.CODER_EXPERIMENTS = parse(list(names))
+
+    return set_experiments
+
+
+def _application():
+    from channels.routing import get_default_application
+
+    return get_default_application()
+
+
+def _use_test_database(test_db_name: str) -> None:
+    from django.conf import settings
+    from django.db import connections
+
+    settings.DATABASES["default"]["NAME"] = test_db_name
+    connections.close_all()
+
+
+@pytest.fixture
+def daphne_server(transactional_db, settings):
+    """A real Daphne serving the whole ASGI application on a free loopback port.
+
+    Yields the base URL. The server is a forked process using the test database, so data
+    made in the test (committed: ``transactional_db``) is visible to it.
+    """
+    from daphne.testing import DaphneProcess
+    from django.db import connection
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    test_db_name = connection.settings_dict["NAME"]
+    process = DaphneProcess("127.0.0.1", _application, setup=functools.partial(_use_test_database, test_db_name))
+    process.start()
+    if not process.ready.wait(timeout=30):
+        process.terminate()
+        if not process.errors.empty():
+            error, trace = process.errors.get(timeout=1)
+            pytest.fail(f"Daphne did not start: {error}\n{trace}")
+        pytest.fail("Daphne did not start within 30 s")
+    try:
+        yield f"http://127.0.0.1:{process.port.value}"
+    finally:
+        process.terminate()
+        process.join(timeout=10)
