@@ -11,6 +11,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from oauth.authentication import drf_auth_error, unauthorized_response
+
 
 def error_body(message: str, detail: str = "", validations: list[dict[str, str]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"message": message}
@@ -47,6 +49,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    auth_error = drf_auth_error(exc)
+    if auth_error is not None:  # one body and challenge for every refused credential
+        response.status_code, response.data, headers = unauthorized_response(auth_error)
+        for name, value in headers.items():
+            response[name] = value
+        return response
     if isinstance(exc, exceptions.ValidationError):
         rows = _flatten(exc.detail)
         general = [row["detail"] for row in rows if row["field"] in ("", "non_field_errors")]

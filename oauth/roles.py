@@ -14,6 +14,13 @@ USER_ADMIN = "user-admin"
 AUDITOR = "auditor"
 MEMBER = "member"
 SITE_ROLES = (OWNER, TEMPLATE_ADMIN, USER_ADMIN, AUDITOR, MEMBER)
+DISPLAY_NAMES = {
+    OWNER: "Owner",
+    TEMPLATE_ADMIN: "Template Admin",
+    USER_ADMIN: "User Admin",
+    AUDITOR: "Auditor",
+    MEMBER: "Member",
+}
 
 _CACHE_ATTR = "_coder_roles"
 

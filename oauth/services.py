@@ -1,12 +1,20 @@
-"""Writes about users: the first owner, roles, suspension."""
+"""Writes about users: the first owner, roles, suspension, session tokens."""
 
+import re
 import secrets
+import string
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from oauth import roles
-from oauth.models import User
+from oauth.models import APIKey, User
+from oauth.selectors import may_manage_tokens
 
 
 def user_set_roles(*, user: User, role_names: list[str]) -> None:
@@ -33,3 +41,94 @@ def user_create_first_owner(*, username: str, password: str = "") -> tuple[User 
     user = User.objects.create_superuser(username=username, email="", password=password)
     user_set_roles(user=user, role_names=[roles.OWNER])
     return user, password
+
+
+# ---------------------------------------------------------------------------
+# Session tokens (API keys)
+# ---------------------------------------------------------------------------
+DEFAULT_TOKEN_LIFETIME = timedelta(days=30)
+LAST_USED_INTERVAL = timedelta(minutes=1)
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*", re.ASCII)
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def _random_alphanumeric(length: int) -> str:
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
+def _field_error(field: str, message: str, *, code: str = "invalid") -> ValidationError:
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
+def max_token_lifetime() -> timedelta:
+    return timedelta(seconds=settings.CODER_MAX_TOKEN_LIFETIME)
+
+
+def api_key_create(
+    *,
+    actor: User,
+    user: User,
+    name: str = "",
+    lifetime: timedelta | None = None,
+    scope: str = "all",
+    login_type: str = APIKey.LoginType.TOKEN,
+) -> tuple[APIKey, str]:
+    """Make a token for ``user``; returns the key and the raw ``<id>-<secret>``, which exists
+    nowhere else afterwards (only the secret's hash is stored)."""
+    if not may_manage_tokens(actor=actor, user=user):
+        raise User.DoesNotExist(f"No user {user.username!r}.")
+    name = name.strip() or f"token-{_random_alphanumeric(6).lower()}"
+    if len(name) > 64 or not _TOKEN_NAME.fullmatch(name):
+        raise _field_error("token_name", "Use up to 64 letters and digits, optionally joined by '-', '_' or '.'.")
+    maximum = max_token_lifetime()
+    lifetime = min(DEFAULT_TOKEN_LIFETIME, maximum) if lifetime is None else lifetime
+    if lifetime <= timedelta(0) or lifetime > maximum:
+        raise _field_error("lifetime", f"The lifetime must be more than 0 and at most {format_lifetime(maximum)}.")
+    secret = _random_alphanumeric(22)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            key = APIKey.objects.create(
+                id=_random_alphanumeric(10),
+                hashed_secret=APIKey.hash_secret(secret),
+                user=user,
+                name=name,
+                login_type=login_type,
+                scope=scope,
+                lifetime_seconds=int(lifetime.total_seconds()),
+                expires_at=now + lifetime,
+            )
+    except IntegrityError:
+        raise _field_error("token_name", f"A token named {name!r} already exists.", code="duplicate") from None
+    return key, f"{key.id}-{secret}"
+
+
+def api_key_mark_used(*, key: APIKey, now: datetime) -> None:
+    """Record that the key (and its user) were seen, at most once a ``LAST_USED_INTERVAL``:
+    authentication runs on every request and must not write on every one."""
+    stale = now - LAST_USED_INTERVAL
+    if key.last_used is None or key.last_used <= stale:
+        APIKey.objects.filter(Q(last_used__isnull=True) | Q(last_used__lte=stale), pk=key.pk).update(last_used=now)
+        key.last_used = now
+    user = key.user
+    if user.last_seen_at is None or user.last_seen_at <= stale:
+        User.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lte=stale), pk=user.pk).update(
+            last_seen_at=now
+        )
+        user.last_seen_at = now
+
+
+def api_key_delete(*, actor: User, key: APIKey) -> None:
+    """Delete a token: its owner or a site owner may; to anyone else it does not exist."""
+    if not may_manage_tokens(actor=actor, user=key.user):
+        raise APIKey.DoesNotExist(f"No token {key.id!r}.")
+    key.delete()
+
+
+def format_lifetime(value: timedelta) -> str:
+    """``30d``, ``12h``, ``15m`` or ``90s``: the shape ``--lifetime`` and the settings accept."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
