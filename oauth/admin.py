@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from oauth.models import User
+from oauth.models import APIKey, User
 from oauth.roles import user_roles
 
 
@@ -36,3 +36,34 @@ class UserAdmin(DjangoUserAdmin):
     def activate(self, request, queryset):
         count = queryset.update(is_active=True)
         self.message_user(request, f"Reactivated {count} user(s).", messages.SUCCESS)
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    """Tokens are made by their users (Settings > Tokens, the API, ``createtoken``); the
+    admin can see and delete them. Only the id is shown; the hash is never displayed or
+    searchable."""
+
+    list_display = ("masked", "name", "user", "login_type", "scope", "created_at", "last_used", "expires_at", "status")
+    list_filter = ("login_type",)
+    list_select_related = ("user",)
+    search_fields = ("name", "user__username")
+    raw_id_fields = ("user",)
+    fields = (
+        "masked",
+        "name",
+        "user",
+        "login_type",
+        "scope",
+        "lifetime_seconds",
+        "created_at",
+        "last_used",
+        "expires_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

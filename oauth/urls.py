@@ -7,4 +7,7 @@ urlpatterns = [
     path("login", views.LoginView.as_view(), name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v2/users/me", api.user_me, name="api-user-me"),
+    path("api/v2/users/<str:user>/keys/tokens", api.token_list_create, name="api-tokens"),
+    path("api/v2/users/<str:user>/keys/tokens/<str:name>", api.token_by_name, name="api-token-by-name"),
+    path("api/v2/users/<str:user>/keys/<str:key_id>", api.token_by_id, name="api-token"),
 ]
