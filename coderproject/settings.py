@@ -201,3 +201,61 @@ CODER_EXPERIMENTS = experiments.parse(env_str("CODER_EXPERIMENTS"))
 CODER_FIRST_USER = env_str("CODER_FIRST_USER", "admin")
 CODER_FIRST_USER_PASSWORD = env_str("CODER_FIRST_USER_PASSWORD")
 CODER_MAX_TOKEN_LIFETIME = env_duration("CODER_MAX_TOKEN_LIFETIME", "365d")
+
+# ---------------------------------------------------------------------------
+# OAuth2: django-oauth-toolkit as the authorization server for MCP clients
+# (routes gated by the ``oauth2`` experiment; our rules in oauth/oauth2/policy.py)
+# ---------------------------------------------------------------------------
+CODER_MCP_URL = f"{CODER_ACCESS_URL}/api/experimental/mcp/http"
+CODER_OAUTH2_REGISTRATIONS_PER_HOUR = env_int("CODER_OAUTH2_REGISTRATIONS_PER_HOUR", 300, minimum=1)
+CODER_OAUTH2_REGISTRATION_MAX_BYTES = env_int("CODER_OAUTH2_REGISTRATION_MAX_BYTES", 16384, minimum=1024)
+CODER_OAUTH2_MAX_REDIRECT_URIS = env_int("CODER_OAUTH2_MAX_REDIRECT_URIS", 20, minimum=1)
+CODER_OAUTH2_REDIRECT_URI_MAX_LENGTH = env_int("CODER_OAUTH2_REDIRECT_URI_MAX_LENGTH", 2048, minimum=64)
+CODER_OAUTH2_NATIVE_REDIRECT_SCHEMES = [
+    scheme.lower()
+    for scheme in env_list(
+        "CODER_OAUTH2_NATIVE_REDIRECT_SCHEMES", ["vscode", "vscode-insiders", "cursor", "windsurf", "zed"]
+    )
+]
+CODER_OAUTH2_STALE_CLIENT_AGE = env_duration("CODER_OAUTH2_STALE_CLIENT_AGE", "30d")
+OAUTH2_PROVIDER = {
+    "OAUTH2_SERVER_CLASS": "oauth.oauth2.server.Server",
+    "OAUTH2_VALIDATOR_CLASS": "oauth.oauth2.validators.OAuth2Validator",
+    "APPLICATION_ADMIN_CLASS": "oauth.oauth2.admin.ApplicationAdmin",
+    "SCOPES": {"mcp": "Use this deployment's MCP tools and API as you"},
+    "DEFAULT_SCOPES": ["mcp"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_duration("CODER_OAUTH2_ACCESS_TOKEN_LIFETIME", "1h"),
+    # Sliding: a refresh token dies this long after its last access token expired.
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_duration("CODER_OAUTH2_REFRESH_TOKEN_IDLE_LIFETIME", "30d"),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "PKCE_REQUIRED": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # http is for loopback redirects only; policy.check_redirect_uri enforces that.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https", *CODER_OAUTH2_NATIVE_REDIRECT_SCHEMES],
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS": env_duration("CODER_OAUTH2_REGISTRATION_TOKEN_LIFETIME", "30d"),
+    "CIMD_ENABLED": env_bool("CODER_OAUTH2_CIMD_ENABLED", True),
+    "CIMD_METADATA_FETCHER": "oauth.oauth2.cimd.MetadataFetcher",
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none", "client_secret_basic", "client_secret_post"],
+    "OIDC_ISS_ENDPOINT": CODER_ACCESS_URL,
+    "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": CODER_MCP_URL,
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "Coder MCP server",
+}
+# http redirect URIs are limited to loopback hosts by our own validation (RFC 8252).
+SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]

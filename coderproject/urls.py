@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/v2/experiments", views.experiment_list, name="experiments"),
     path("admin/", admin.site.urls),
     path("", include("oauth.urls")),
+    path("", include("oauth.oauth2.urls")),
     path("", include("workspaces.urls")),
 ]

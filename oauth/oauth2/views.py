@@ -1,0 +1,143 @@
+"""django-oauth-toolkit's views with our limits: consent always shown, registration
+bounded and rate limited, client metadata held to ``policy``.
+
+The protocol work stays in DOT; these subclasses only add what it lacks.
+"""
+
+import json
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from oauth2_provider import views as dot_views
+from oauth2_provider.models import get_application_model
+from oauth2_provider.settings import oauth2_settings
+
+from oauth.oauth2 import policy
+
+REGISTRATION_WINDOW_SECONDS = 3600
+
+
+def _registration_error(description: str, status: int = 400) -> JsonResponse:
+    response = JsonResponse({"error": "invalid_client_metadata", "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _registration_allowed(request: HttpRequest) -> bool:
+    """A fixed-window count of registrations per client IP, kept in the shared cache.
+
+    Generous on purpose: hosted clients (Claude, ChatGPT) register every user's
+    connection from a handful of addresses.
+    """
+    key = f"oauth2:dcr:{_client_ip(request)}:{int(time.time()) // REGISTRATION_WINDOW_SECONDS}"
+    cache.add(key, 0, REGISTRATION_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, REGISTRATION_WINDOW_SECONDS)
+        count = 1
+    return count <= settings.CODER_OAUTH2_REGISTRATIONS_PER_HOUR
+
+
+def _checked_metadata(request: HttpRequest) -> dict | JsonResponse:
+    """The request's client metadata held to our rules, or the error response to send."""
+    if len(request.body) > settings.CODER_OAUTH2_REGISTRATION_MAX_BYTES:
+        return _registration_error(
+            f"The registration request is larger than {settings.CODER_OAUTH2_REGISTRATION_MAX_BYTES} bytes."
+        )
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        return _registration_error("Request body must be valid JSON")
+    if not isinstance(data, dict):
+        return _registration_error("Request body must be a JSON object")
+    try:
+        return policy.check_client_metadata(data)
+    except policy.PolicyError as exc:
+        return _registration_error(str(exc))
+
+
+def _completed_registration(response: HttpResponse, metadata: dict) -> HttpResponse:
+    """Add what RFC 7591 §3.2.1 asks of a registration response and DOT leaves out."""
+    if response.status_code not in (200, 201):
+        return response
+    body = json.loads(response.content)
+    application = get_application_model().objects.get(client_id=body["client_id"])
+    body["client_id_issued_at"] = int(application.created.timestamp())
+    if application.client_type == application.CLIENT_CONFIDENTIAL:
+        body["client_secret_expires_at"] = 0
+    body["response_types"] = ["code"]
+    body["scope"] = metadata.get("scope") or " ".join(oauth2_settings.DEFAULT_SCOPES)
+    if metadata.get("token_endpoint_auth_method") in policy.AUTH_METHODS and "client_secret" in body:
+        body["token_endpoint_auth_method"] = metadata["token_endpoint_auth_method"]
+    completed = JsonResponse(body, status=response.status_code)
+    completed["Cache-Control"] = "no-store"
+    return completed
+
+
+class RegistrationView(dot_views.DynamicClientRegistrationView):
+    """RFC 7591 registration, open to anonymous clients within our limits."""
+
+    def post(self, request, *args, **kwargs):
+        if not _registration_allowed(request):
+            response = JsonResponse(
+                {"error": "too_many_requests", "error_description": "Too many registrations; try again later."},
+                status=429,
+            )
+            response["Retry-After"] = str(REGISTRATION_WINDOW_SECONDS)
+            return response
+        metadata = _checked_metadata(request)
+        if isinstance(metadata, JsonResponse):
+            return metadata
+        # DOT reads the metadata from the body: hand it the cleaned version.
+        request._body = json.dumps(metadata).encode()
+        return _completed_registration(super().post(request, *args, **kwargs), metadata)
+
+
+class RegistrationManagementView(dot_views.DynamicClientRegistrationManagementView):
+    """RFC 7592 read/update/delete with the registration access token."""
+
+    def put(self, request, client_id, *args, **kwargs):
+        metadata = _checked_metadata(request)
+        if isinstance(metadata, JsonResponse):
+            return metadata
+        request._body = json.dumps(metadata).encode()
+        return _completed_registration(super().put(request, client_id, *args, **kwargs), metadata)
+
+    def get(self, request, client_id, *args, **kwargs):
+        response = super().get(request, client_id, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class AuthorizationView(dot_views.AuthorizationView):
+    """The consent page. Shown on every authorization: ``approval_prompt`` is ignored, so a
+    client can never skip it; only an operator can mark a manual client as trusted."""
+
+    template_name = "oauth2/authorize.html"
+
+    def get(self, request, *args, **kwargs):
+        if "approval_prompt" in request.GET:
+            query = request.GET.copy()
+            del query["approval_prompt"]
+            request.GET = query
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        application = context.get("application")
+        if application is not None:
+            where, loopback = policy.redirect_description(context.get("redirect_uri") or "")
+            context.update(
+                registered_itself=application.registration_source != application.RegistrationSource.MANUAL,
+                redirect_where=where,
+                redirect_loopback=loopback,
+                client_display_name=application.name or "An unnamed application",
+            )
+        return context
