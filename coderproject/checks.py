@@ -26,4 +26,12 @@ def production_settings(app_configs, **kwargs) -> list[Error]:
                 id="coder.E002",
             )
         )
+    if settings.CODER_MCP_CONFORMANCE_FIXTURE:
+        errors.append(
+            Error(
+                "CODER_DEBUG is off but CODER_MCP_CONFORMANCE_FIXTURE is on (an MCP server without credentials).",
+                hint="The conformance fixture is for development: unset CODER_MCP_CONFORMANCE_FIXTURE.",
+                id="coder.E003",
+            )
+        )
     return errors

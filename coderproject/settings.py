@@ -259,3 +259,16 @@ OAUTH2_PROVIDER = {
 }
 # http redirect URIs are limited to loopback hosts by our own validation (RFC 8252).
 SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]
+
+# ---------------------------------------------------------------------------
+# MCP server (/api/experimental/mcp/http)
+# ---------------------------------------------------------------------------
+# Browser origins allowed to call the MCP endpoint besides the access URL's own origin
+# (e.g. the MCP Inspector at http://localhost:6274). A request with any other Origin is 403.
+CODER_MCP_ALLOWED_ORIGINS = [CODER_ACCESS_ORIGIN, *env_list("CODER_MCP_ALLOWED_ORIGINS")]
+# Idle stateful sessions are closed after this long (the client re-initializes).
+CODER_MCP_SESSION_IDLE_TIMEOUT = env_duration("CODER_MCP_SESSION_IDLE_TIMEOUT", "30m")
+# How often a busy session's ``last_seen_at`` is written (and an operator's "end" noticed).
+CODER_MCP_SESSION_TOUCH_INTERVAL = env_duration("CODER_MCP_SESSION_TOUCH_INTERVAL", "15s")
+# The conformance suite's fixture server, without credentials: development only (check coder.E003).
+CODER_MCP_CONFORMANCE_FIXTURE = env_bool("CODER_MCP_CONFORMANCE_FIXTURE", False)

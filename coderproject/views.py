@@ -11,7 +11,12 @@ from coderproject import __version__, experiments
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness: the process answers."""
+    """Liveness: the process answers and its MCP session managers are alive."""
+    from mcp_server.asgi import failed_servers
+
+    failed = failed_servers()
+    if failed:
+        return JsonResponse({"status": "failing", "mcp_session_managers_down": failed}, status=503)
     return JsonResponse({"status": "ok"})
 
 

@@ -1,0 +1,110 @@
+"""Running the SDK's session manager inside our ASGI servers.
+
+The manager must be inside ``async with manager.run()`` before it serves a request.
+Daphne (and so Channels) sends no ASGI lifespan events, so the first request starts it
+in a background task; uvicorn sends them, and the lifespan handler in ``mcp_server.asgi``
+starts it up front. Either way the task runs in a fresh ``contextvars.Context``: a task
+inherits its creator's context, and sessions spawned from the first request's context
+would otherwise see that request's caller in every later tool call.
+"""
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+from mcp_server import services
+from mcp_server.db import run_orm
+
+logger = logging.getLogger(__name__)
+
+
+class RecordingSessionManager(StreamableHTTPSessionManager):
+    """The SDK's manager, telling our session records when a live session goes away.
+
+    ``_discard_session`` is the one place where the SDK forgets a session (client DELETE,
+    idle timeout, crash); it is private API of the pinned ``mcp`` version.
+    """
+
+    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        was_live = session_id in self._server_instances
+        await super()._discard_session(session_id, transport)
+        if was_live:
+            await run_orm(services.mcp_session_end, session_id=session_id, reason=services.END_SERVER)
+
+    def is_live(self, session_id: str) -> bool:
+        return session_id in self._server_instances
+
+    async def end_session(self, session_id: str) -> None:
+        """Drop a live session now (an operator ended it); its id then answers 404."""
+        transport = self._server_instances.get(session_id)
+        if transport is not None:
+            await self._discard_session(session_id, transport)
+
+
+class ManagedServer:
+    """One MCPServer and its session manager, started once per process, health visible."""
+
+    def __init__(self, name: str, build: Callable[[], MCPServer]) -> None:
+        self.name = name
+        self._build = build
+        self.manager: RecordingSessionManager | None = None
+        self._task: asyncio.Task | None = None
+        self._ready: asyncio.Event | None = None
+        self._stop: asyncio.Event | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True once the manager stopped unexpectedly: MCP is down in this process."""
+        return self.error is not None or (self._task is not None and self._task.done() and not self._stop.is_set())
+
+    async def ensure_running(self) -> RecordingSessionManager:
+        """Start the manager on first use (idempotent); raise if it could not run."""
+        if self._task is None:
+            self._ready, self._stop = asyncio.Event(), asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
+        if not self._ready.is_set():
+            waiter = asyncio.ensure_future(self._ready.wait())
+            await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+        if self.failed or self.manager is None:
+            raise RuntimeError(f"the MCP session manager is not running: {self.error!r}")
+        return self.manager
+
+    async def stop(self) -> None:
+        """Stop the manager (its sessions end); a later request starts a fresh one."""
+        if self._task is None:
+            return
+        self._stop.set()
+        await self._task
+        self._task = self.manager = None
+
+    async def _run(self) -> None:
+        server = self._build()
+        self.manager = RecordingSessionManager(
+            app=server._lowlevel_server,  # the manager takes the low-level Server, as MCPServer's own wiring does
+            session_idle_timeout=settings.CODER_MCP_SESSION_IDLE_TIMEOUT,
+        )
+        try:
+            # Records left open by a process that died can never be resumed.
+            idle_for = timedelta(seconds=settings.CODER_MCP_SESSION_IDLE_TIMEOUT * 2)
+            await run_orm(services.mcp_sessions_end_stale, idle_for=idle_for)
+            async with self.manager.run():
+                logger.info("MCP session manager %r running", self.name)
+                self._ready.set()
+                await self._stop.wait()
+        except asyncio.CancelledError:
+            raise  # the event loop is shutting down
+        except BaseException as exc:
+            self.error = exc
+            logger.exception("MCP session manager %r stopped unexpectedly; MCP is down in this process", self.name)
+            raise
+        finally:
+            self._ready.set()

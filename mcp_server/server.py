@@ -1,0 +1,39 @@
+"""Building the MCP server: identity, instructions and the registered tools."""
+
+from mcp.server.mcpserver import MCPServer
+
+from coderproject import __version__
+
+INSTRUCTIONS = """\
+This server manages Coder workspaces: development environments created from templates.
+
+Typical workflow:
+1. coder_get_authenticated_user tells you who you act as.
+2. coder_list_templates lists templates; coder_template_version_parameters(template_version_id)
+   lists the parameters a template version needs (pass the template's active_version_id).
+3. coder_create_workspace(user="me", template_version_id, name, rich_parameters) creates a
+   workspace and starts its first build. coder_list_workspaces / coder_get_workspace show status.
+4. coder_create_workspace_build(workspace_id, transition="start"|"stop"|"delete") changes its
+   state; coder_get_workspace_build_logs(workspace_build_id) follows a build until it ends.
+5. Inside a running workspace: coder_workspace_bash runs a command (it starts a stopped
+   workspace first), coder_workspace_ls / coder_workspace_read_file / coder_workspace_write_file /
+   coder_workspace_edit_file(s) work with files. Paths are absolute inside the workspace;
+   file contents are base64.
+
+Workspaces are named "name", "owner/name" or "name.agent". Errors say what to do next
+(for example, start a stopped workspace with coder_create_workspace_build).
+To author templates: coder_upload_tar_file → coder_create_template_version(file_id) →
+coder_get_template_version_logs → coder_create_template or coder_update_template_active_version.
+"""
+
+
+def build_server() -> MCPServer:
+    """The standard toolset (``?toolset=standard``, the default)."""
+    server = MCPServer(
+        name="coder",
+        title="Coder",
+        description="Create and use Coder workspaces: templates, builds, commands and files.",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+    )
+    return server

@@ -1,0 +1,176 @@
+"""The Streamable HTTP transport under Channels: sessions, both protocol eras, request checks."""
+
+import threading
+import time
+
+import httpx
+import pytest
+from asgiref.sync import async_to_sync
+
+from mcp_server.db import run_orm
+from mcp_server.models import MCPSession
+from mcp_server.services import mcp_sessions_end
+from tests.mcp_server.conftest import MCP_PATH, mcp_client
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw-test-client", "version": "9.9"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def open_session(url: str, **headers: str) -> str:
+    response = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, **headers})
+    assert response.status_code == 200, response.text
+    session_id = response.headers["mcp-session-id"]
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    session_headers = {**MCP_HEADERS, **headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    assert httpx.post(url, json=initialized, headers=session_headers).status_code == 202
+    return session_id
+
+
+def ping(url: str, session_id: str, **headers: str) -> httpx.Response:
+    session_headers = {**MCP_HEADERS, **headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    return httpx.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=session_headers)
+
+
+def test_session_path_initializes_and_is_recorded(mcp_url):
+    async def scenario():
+        async with mcp_client(mcp_url) as client:
+            assert client.protocol_version == "2025-11-25"
+            assert client.server_info.name == "coder"
+            assert "coder_create_workspace" in client.instructions
+            await client.list_tools()
+
+    async_to_sync(scenario)()
+    record = MCPSession.objects.get()
+    assert record.protocol_version == "2025-11-25"
+    assert record.client_name == "mcp"
+    # The server ends the record once the DELETE has been answered: wait for it.
+    deadline = time.monotonic() + 10
+    while MCPSession.objects.get().ended_at is None:
+        assert time.monotonic() < deadline, "the client's DELETE did not end the record"
+        time.sleep(0.05)
+    assert MCPSession.objects.get().end_reason == "closed"
+
+
+def test_stateless_2026_path_needs_no_session(mcp_url):
+    async def scenario():
+        async with mcp_client(mcp_url, mode="2026-07-28") as client:
+            assert client.protocol_version == "2026-07-28"
+            return await client.list_tools()
+
+    assert async_to_sync(scenario)().tools is not None
+    assert not MCPSession.objects.exists()
+
+
+def test_deleted_session_answers_404(mcp_url):
+    session_id = open_session(mcp_url)
+    assert ping(mcp_url, session_id).status_code == 200
+    headers = {**MCP_HEADERS, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    assert httpx.delete(mcp_url, headers=headers).status_code == 200
+    assert ping(mcp_url, session_id).status_code == 404
+    assert ping(mcp_url, "no-such-session").status_code == 404
+
+
+@pytest.fixture
+def touch_every_request(settings) -> None:
+    settings.CODER_MCP_SESSION_TOUCH_INTERVAL = 0
+
+
+@pytest.fixture
+def conformance_fixture_on(settings) -> None:
+    settings.CODER_MCP_CONFORMANCE_FIXTURE = True
+    settings.DEBUG = True  # pytest-django turns it off; the fixture exists only with it on
+
+
+def test_operator_ended_session_answers_404(touch_every_request, mcp_url):
+    session_id = open_session(mcp_url)
+    record = MCPSession.objects.get(id=session_id)
+    assert (record.client_name, record.client_version) == ("raw-test-client", "9.9")
+    assert mcp_sessions_end(sessions=MCPSession.objects.filter(id=session_id)) == 1
+    assert ping(mcp_url, session_id).status_code == 404
+    assert MCPSession.objects.get(id=session_id).end_reason == "operator"
+
+
+def test_experiment_off_is_403_with_coders_message(settings, daphne_server):
+    response = httpx.post(daphne_server + MCP_PATH, json=INITIALIZE, headers=MCP_HEADERS)
+    assert response.status_code == 403
+    assert response.json() == {
+        "message": "This functionality requires enabling the following experiments: mcp-server-http"
+    }
+
+
+def test_unknown_toolset_is_400(mcp_url):
+    response = httpx.post(mcp_url + "?toolset=everything", json=INITIALIZE, headers=MCP_HEADERS)
+    assert response.status_code == 400
+    assert response.json() == {"message": "Invalid toolset: everything"}
+    assert httpx.post(mcp_url + "?toolset=standard", json=INITIALIZE, headers=MCP_HEADERS).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Origin": "https://evil.example.com"}, 403),
+        ({"Host": "evil.example.com"}, 400),
+    ],
+)
+def test_foreign_origin_and_host_are_refused(mcp_url, headers, status):
+    response = httpx.post(mcp_url, json=INITIALIZE, headers={**MCP_HEADERS, **headers})
+    assert response.status_code == status
+    assert "message" in response.json()
+
+
+def test_access_url_origin_is_allowed(settings, mcp_url):
+    response = httpx.post(mcp_url, json=INITIALIZE, headers={**MCP_HEADERS, "Origin": settings.CODER_ACCESS_ORIGIN})
+    assert response.status_code == 200
+
+
+def test_conformance_fixture_is_absent_by_default(daphne_server):
+    response = httpx.post(daphne_server + "/api/experimental/mcp/conformance", json=INITIALIZE, headers=MCP_HEADERS)
+    assert response.status_code == 404
+
+
+def test_conformance_fixture_serves_the_suites_names_when_enabled(conformance_fixture_on, daphne_server):
+    url = daphne_server + "/api/experimental/mcp/conformance"
+
+    async def scenario():
+        async with mcp_client(url) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            result = await client.call_tool("test_simple_text", {})
+            return tools, result
+
+    tools, result = async_to_sync(scenario)()
+    assert {"test_simple_text", "test_tool_with_progress", "test_sampling", "test_elicitation"} <= tools
+    assert result.content[0].text == "This is a simple text response for testing."
+
+
+def test_healthz_reports_the_session_manager(mcp_url):
+    assert ping(mcp_url, open_session(mcp_url)).status_code == 200
+    response = httpx.get(mcp_url.replace(MCP_PATH, "/healthz"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_orm_calls_run_in_parallel_not_on_one_thread():
+    """Two ORM calls that each wait for the other only finish if they run at the same time."""
+    barrier = threading.Barrier(2, timeout=10)
+
+    def meet() -> int:
+        barrier.wait()
+        return threading.get_ident()
+
+    async def both():
+        import asyncio
+
+        return await asyncio.gather(run_orm(meet), run_orm(meet))
+
+    first, second = async_to_sync(both)()
+    assert first != second
