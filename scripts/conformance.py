@@ -31,7 +31,7 @@ def main() -> int:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="coder-conformance-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
-    env.update(CODER_DATA_DIR=data_dir, CODER_MCP_CONFORMANCE_FIXTURE="1", CODER_FIRST_USER_PASSWORD="unused-here")
+    env.update(CODER_DATA_DIR=data_dir, CODER_MCP_CONFORMANCE_FIXTURE="1")
     server = subprocess.Popen(
         [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT,

@@ -28,6 +28,8 @@ def mcp_url(mcp_experiment, daphne_server) -> str:
 @contextlib.asynccontextmanager
 async def mcp_client(url: str, *, headers: dict[str, str] | None = None, mode: str = "legacy", **kwargs):
     """The SDK's client over Streamable HTTP: ``mode="legacy"`` = 2025-11-25 sessions, or "2026-07-28"."""
-    async with httpx2.AsyncClient(headers=headers or {}, timeout=30) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as client:
-            yield client
+    async with (
+        httpx2.AsyncClient(headers=headers or {}, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as client,
+    ):
+        yield client
