@@ -10,8 +10,11 @@ class MetadataFetcher(SafeMetadataFetcher):
     caps), then hold the document to the rules dynamic registration follows."""
 
     def fetch(self, client_id: str) -> tuple[dict, int]:
-        metadata, max_age = super().fetch(client_id)
+        metadata, max_age = self.fetch_document(client_id)
         return checked_document(metadata), max_age
+
+    def fetch_document(self, client_id: str) -> tuple[dict, int]:
+        return super().fetch(client_id)
 
 
 def checked_document(metadata: dict) -> dict:

@@ -8,13 +8,17 @@ import json
 import time
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 from oauth2_provider import views as dot_views
 from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 
-from oauth.oauth2 import policy
+from oauth.oauth2 import policy, selectors, services
 
 REGISTRATION_WINDOW_SECONDS = 3600
 
@@ -141,3 +145,22 @@ class AuthorizationView(dot_views.AuthorizationView):
                 client_display_name=application.name or "An unnamed application",
             )
         return context
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def authorized_applications(request: HttpRequest) -> HttpResponse:
+    """Settings > Authorized apps: what can act as you, and a Revoke button for each."""
+    if request.method == "POST":
+        try:
+            application_id = int(request.POST.get("application_id", ""))
+            services.application_authorization_revoke(user=request.user, application_id=application_id)
+        except (ValueError, get_application_model().DoesNotExist):
+            raise Http404("No such authorized application.") from None
+        messages.success(request, "Access revoked. The application must ask you again to connect.")
+        return redirect("authorized-apps")
+    return render(
+        request,
+        "oauth2/authorized_apps.html",
+        {"applications": selectors.authorized_application_list(user=request.user)},
+    )
