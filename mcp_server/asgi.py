@@ -1,8 +1,8 @@
 """The MCP endpoint as an ASGI app: request checks in front of the SDK's session manager.
 
 Order of checks (each answers with a JSON body and never reaches the SDK):
-Host (DNS rebinding) → Origin (browsers) → authentication (401) → experiment (403) →
-``?toolset=`` (400). Then the request is handed to the SDK's Streamable HTTP session
+Host (DNS rebinding) → Origin (browsers) → authentication (401, ``mcp_server.auth``) →
+experiment (403, after authentication as in Coder) → ``?toolset=`` (400). Then the request is handed to the SDK's Streamable HTTP session
 manager, which serves 2025-xx clients with sessions and 2026-07-28 clients statelessly.
 The session manager's own Host/Origin protection stays off: these checks replace it,
 driven by our settings instead of a second list.
@@ -22,9 +22,10 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.types import Message, Receive, Scope, Send
 
 from coderproject import experiments
-from mcp_server import services
+from mcp_server import auth, services
 from mcp_server.db import run_orm
 from mcp_server.lifecycle import ManagedServer
+from oauth.authentication import AuthError, unauthorized_response
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +70,10 @@ def origin_allowed(origin: str | None, host: str) -> bool:
 class MCPEndpoint:
     """The ASGI app routed at ``/api/experimental/mcp/http`` (and the conformance fixture's path)."""
 
-    def __init__(self, managed: ManagedServer, *, experiment: str | None) -> None:
+    def __init__(self, managed: ManagedServer, *, experiment: str | None, authenticate: bool = True) -> None:
         self.managed = managed
         self.experiment = experiment
+        self.authenticate = authenticate
         self._last_touch: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,6 +86,16 @@ class MCPEndpoint:
                 send, 403, {"message": "Origin not allowed", "detail": "Add it to CODER_MCP_ALLOWED_ORIGINS."}
             )
             return
+        user_id = None
+        if self.authenticate:
+            try:
+                credential = await auth.authenticate(scope)
+            except AuthError as error:
+                status, body, headers = unauthorized_response(error)
+                await send_json(send, status, body, headers)
+                return
+            auth.bind(scope, credential)
+            user_id = credential.user.pk
         if self.experiment and not experiments.is_enabled(self.experiment):
             await send_json(send, 403, {"message": experiments.disabled_message(self.experiment)})
             return
@@ -99,7 +111,7 @@ class MCPEndpoint:
 
         session_id = header(scope, _SESSION_HEADER)
         if session_id is None:
-            await self._open_session(manager, scope, receive, send)
+            await self._open_session(manager, scope, receive, send, user_id=user_id)
             return
         if manager.is_live(session_id) and not await self._touch(session_id):
             await manager.end_session(session_id)  # an operator ended it: the SDK now answers 404
@@ -115,7 +127,7 @@ class MCPEndpoint:
         self._last_touch[session_id] = now
         return await run_orm(services.mcp_session_touch, session_id=session_id)
 
-    async def _open_session(self, manager, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _open_session(self, manager, scope: Scope, receive: Receive, send: Send, *, user_id: int | None) -> None:
         """A request without a session id: if it opens one (initialize), record it before answering."""
         if scope["method"] != "POST":
             await manager.handle_request(scope, receive, send)
@@ -131,7 +143,7 @@ class MCPEndpoint:
             if message["type"] == "http.response.start" and initialize is not None and message["status"] == 200:
                 session_id = next((v.decode() for k, v in message.get("headers", []) if k == _SESSION_HEADER), None)
                 if session_id:
-                    await run_orm(services.mcp_session_open, session_id=session_id, user_id=None, **initialize)
+                    await run_orm(services.mcp_session_open, session_id=session_id, user_id=user_id, **initialize)
                     self._last_touch[session_id] = time.monotonic()
             await send(message)
 
@@ -219,7 +231,7 @@ class ConformanceFixtureEndpoint(MCPEndpoint):
 
 
 conformance = ManagedServer("conformance", _build_conformance)
-conformance_application = ConformanceFixtureEndpoint(conformance, experiment=None)
+conformance_application = ConformanceFixtureEndpoint(conformance, experiment=None, authenticate=False)
 
 
 def managed_servers() -> list[ManagedServer]:

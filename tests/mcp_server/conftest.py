@@ -33,3 +33,21 @@ async def mcp_client(url: str, *, headers: dict[str, str] | None = None, mode: s
         Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as client,
     ):
         yield client
+
+
+def token_headers(user) -> dict[str, str]:
+    """A fresh session token for ``user``, as the header MCP clients send."""
+    from oauth.services import api_key_create
+
+    _key, raw = api_key_create(actor=user, user=user)
+    return {"Coder-Session-Token": raw}
+
+
+@pytest.fixture
+def member_headers(member) -> dict[str, str]:
+    return token_headers(member)
+
+
+@pytest.fixture
+def stranger_headers(stranger) -> dict[str, str]:
+    return token_headers(stranger)

@@ -10,7 +10,7 @@ from asgiref.sync import async_to_sync
 from mcp_server.db import run_orm
 from mcp_server.models import MCPSession
 from mcp_server.services import mcp_sessions_end
-from tests.mcp_server.conftest import MCP_PATH, mcp_client
+from tests.mcp_server.conftest import MCP_PATH, mcp_client, token_headers
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -40,9 +40,9 @@ def ping(url: str, session_id: str, **headers: str) -> httpx.Response:
     return httpx.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=session_headers)
 
 
-def test_session_path_initializes_and_is_recorded(mcp_url):
+def test_session_path_initializes_and_is_recorded(member, member_headers, mcp_url):
     async def scenario():
-        async with mcp_client(mcp_url) as client:
+        async with mcp_client(mcp_url, headers=member_headers) as client:
             assert client.protocol_version == "2025-11-25"
             assert client.server_info.name == "coder"
             assert "coder_create_workspace" in client.instructions
@@ -52,6 +52,7 @@ def test_session_path_initializes_and_is_recorded(mcp_url):
     record = MCPSession.objects.get()
     assert record.protocol_version == "2025-11-25"
     assert record.client_name == "mcp"
+    assert record.user == member
     # The server ends the record once the DELETE has been answered: wait for it.
     deadline = time.monotonic() + 10
     while MCPSession.objects.get().ended_at is None:
@@ -60,9 +61,9 @@ def test_session_path_initializes_and_is_recorded(mcp_url):
     assert MCPSession.objects.get().end_reason == "closed"
 
 
-def test_stateless_2026_path_needs_no_session(mcp_url):
+def test_stateless_2026_path_needs_no_session(member_headers, mcp_url):
     async def scenario():
-        async with mcp_client(mcp_url, mode="2026-07-28") as client:
+        async with mcp_client(mcp_url, headers=member_headers, mode="2026-07-28") as client:
             assert client.protocol_version == "2026-07-28"
             return await client.list_tools()
 
@@ -70,13 +71,20 @@ def test_stateless_2026_path_needs_no_session(mcp_url):
     assert not MCPSession.objects.exists()
 
 
-def test_deleted_session_answers_404(mcp_url):
-    session_id = open_session(mcp_url)
-    assert ping(mcp_url, session_id).status_code == 200
-    headers = {**MCP_HEADERS, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+def test_deleted_session_answers_404(member_headers, mcp_url):
+    session_id = open_session(mcp_url, **member_headers)
+    assert ping(mcp_url, session_id, **member_headers).status_code == 200
+    headers = {**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
     assert httpx.delete(mcp_url, headers=headers).status_code == 200
-    assert ping(mcp_url, session_id).status_code == 404
-    assert ping(mcp_url, "no-such-session").status_code == 404
+    assert ping(mcp_url, session_id, **member_headers).status_code == 404
+    assert ping(mcp_url, "no-such-session", **member_headers).status_code == 404
+
+
+def test_another_users_session_answers_404(member, member_headers, stranger_headers, mcp_url):
+    session_id = open_session(mcp_url, **member_headers)
+    assert ping(mcp_url, session_id, **stranger_headers).status_code == 404
+    assert ping(mcp_url, session_id, **member_headers).status_code == 200, "the owner's session is untouched"
+    assert ping(mcp_url, session_id, **token_headers(member)).status_code == 200, "any token of the same user"
 
 
 @pytest.fixture
@@ -90,28 +98,29 @@ def conformance_fixture_on(settings) -> None:
     settings.DEBUG = True  # pytest-django turns it off; the fixture exists only with it on
 
 
-def test_operator_ended_session_answers_404(touch_every_request, mcp_url):
-    session_id = open_session(mcp_url)
+def test_operator_ended_session_answers_404(touch_every_request, member_headers, mcp_url):
+    session_id = open_session(mcp_url, **member_headers)
     record = MCPSession.objects.get(id=session_id)
     assert (record.client_name, record.client_version) == ("raw-test-client", "9.9")
     assert mcp_sessions_end(sessions=MCPSession.objects.filter(id=session_id)) == 1
-    assert ping(mcp_url, session_id).status_code == 404
+    assert ping(mcp_url, session_id, **member_headers).status_code == 404
     assert MCPSession.objects.get(id=session_id).end_reason == "operator"
 
 
-def test_experiment_off_is_403_with_coders_message(settings, daphne_server):
-    response = httpx.post(daphne_server + MCP_PATH, json=INITIALIZE, headers=MCP_HEADERS)
+def test_experiment_off_is_403_with_coders_message(member_headers, daphne_server):
+    response = httpx.post(daphne_server + MCP_PATH, json=INITIALIZE, headers={**MCP_HEADERS, **member_headers})
     assert response.status_code == 403
     assert response.json() == {
         "message": "This functionality requires enabling the following experiments: mcp-server-http"
     }
 
 
-def test_unknown_toolset_is_400(mcp_url):
-    response = httpx.post(mcp_url + "?toolset=everything", json=INITIALIZE, headers=MCP_HEADERS)
+def test_unknown_toolset_is_400(member_headers, mcp_url):
+    headers = {**MCP_HEADERS, **member_headers}
+    response = httpx.post(mcp_url + "?toolset=everything", json=INITIALIZE, headers=headers)
     assert response.status_code == 400
     assert response.json() == {"message": "Invalid toolset: everything"}
-    assert httpx.post(mcp_url + "?toolset=standard", json=INITIALIZE, headers=MCP_HEADERS).status_code == 200
+    assert httpx.post(mcp_url + "?toolset=standard", json=INITIALIZE, headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -121,14 +130,15 @@ def test_unknown_toolset_is_400(mcp_url):
         ({"Host": "evil.example.com"}, 400),
     ],
 )
-def test_foreign_origin_and_host_are_refused(mcp_url, headers, status):
-    response = httpx.post(mcp_url, json=INITIALIZE, headers={**MCP_HEADERS, **headers})
+def test_foreign_origin_and_host_are_refused(member_headers, mcp_url, headers, status):
+    response = httpx.post(mcp_url, json=INITIALIZE, headers={**MCP_HEADERS, **member_headers, **headers})
     assert response.status_code == status
     assert "message" in response.json()
 
 
-def test_access_url_origin_is_allowed(settings, mcp_url):
-    response = httpx.post(mcp_url, json=INITIALIZE, headers={**MCP_HEADERS, "Origin": settings.CODER_ACCESS_ORIGIN})
+def test_access_url_origin_is_allowed(settings, member_headers, mcp_url):
+    headers = {**MCP_HEADERS, **member_headers, "Origin": settings.CODER_ACCESS_ORIGIN}
+    response = httpx.post(mcp_url, json=INITIALIZE, headers=headers)
     assert response.status_code == 200
 
 
@@ -151,8 +161,8 @@ def test_conformance_fixture_serves_the_suites_names_when_enabled(conformance_fi
     assert result.content[0].text == "This is a simple text response for testing."
 
 
-def test_healthz_reports_the_session_manager(mcp_url):
-    assert ping(mcp_url, open_session(mcp_url)).status_code == 200
+def test_healthz_reports_the_session_manager(member_headers, mcp_url):
+    assert ping(mcp_url, open_session(mcp_url, **member_headers), **member_headers).status_code == 200
     response = httpx.get(mcp_url.replace(MCP_PATH, "/healthz"))
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
