@@ -2,10 +2,11 @@
 
 Order of checks (each answers with a JSON body and never reaches the SDK):
 Host (DNS rebinding) → Origin (browsers) → authentication (401, ``mcp_server.auth``) →
-experiment (403, after authentication as in Coder) → ``?toolset=`` (400). Then the
-request is handed to the SDK's Streamable HTTP session manager, which serves 2025-xx clients with sessions and 2026-07-28 clients statelessly.
-The session manager's own Host/Origin protection stays off: these checks replace it,
-driven by our settings instead of a second list.
+experiment (403, after authentication as in Coder) → ``?toolset=`` (400).
+
+Then the request goes to the SDK's Streamable HTTP session manager, which serves
+2025-xx clients with sessions and 2026-07-28 clients statelessly. The manager's own
+Host/Origin protection stays off: these checks replace it, driven by our settings.
 """
 
 import json
