@@ -201,6 +201,10 @@ CODER_EXPERIMENTS = experiments.parse(env_str("CODER_EXPERIMENTS"))
 CODER_FIRST_USER = env_str("CODER_FIRST_USER", "admin")
 CODER_FIRST_USER_PASSWORD = env_str("CODER_FIRST_USER_PASSWORD")
 CODER_MAX_TOKEN_LIFETIME = env_duration("CODER_MAX_TOKEN_LIFETIME", "365d")
+# Failed sign-ins per client address and username before the form refuses for a while
+# (counted in the cache, so Redis shares the count between server processes).
+CODER_LOGIN_MAX_FAILURES = env_int("CODER_LOGIN_MAX_FAILURES", 5, minimum=1)
+CODER_LOGIN_LOCKOUT = env_duration("CODER_LOGIN_LOCKOUT", "15m")
 
 # ---------------------------------------------------------------------------
 # OAuth2: django-oauth-toolkit as the authorization server for MCP clients

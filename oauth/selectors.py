@@ -1,5 +1,9 @@
 """Reads about users and their session tokens, with the visibility rules applied."""
 
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from oauth import roles
@@ -38,3 +42,14 @@ def api_key_get(*, actor: User, user: User, key_id: str = "", name: str = "") ->
     if key is None or not may_manage_tokens(actor=actor, user=user):
         raise APIKey.DoesNotExist(f"No token {key_id or name!r}.")
     return key
+
+
+def login_failure_key(*, ip: str, username: str) -> str:
+    """A cache key per client address and username (hashed: usernames may hold any character)."""
+    digest = hashlib.sha256(f"{ip}\0{username.strip().lower()}".encode()).hexdigest()
+    return f"login-failures:{digest}"
+
+
+def login_is_throttled(*, ip: str, username: str) -> bool:
+    """True once this address has failed ``CODER_LOGIN_MAX_FAILURES`` times for this username."""
+    return (cache.get(login_failure_key(ip=ip, username=username)) or 0) >= settings.CODER_LOGIN_MAX_FAILURES

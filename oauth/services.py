@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from oauth import roles
 from oauth.models import APIKey, User
-from oauth.selectors import may_manage_tokens
+from oauth.selectors import login_failure_key, may_manage_tokens
 
 
 def user_set_roles(*, user: User, role_names: list[str]) -> None:
@@ -132,3 +133,20 @@ def format_lifetime(value: timedelta) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+# ---------------------------------------------------------------------------
+# Sign-in rate limit
+# ---------------------------------------------------------------------------
+def login_failure_record(*, ip: str, username: str) -> None:
+    """Count a failed sign-in; the count expires ``CODER_LOGIN_LOCKOUT`` after the first failure."""
+    key = login_failure_key(ip=ip, username=username)
+    cache.add(key, 0, timeout=settings.CODER_LOGIN_LOCKOUT)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=settings.CODER_LOGIN_LOCKOUT)
+
+
+def login_failures_clear(*, ip: str, username: str) -> None:
+    cache.delete(login_failure_key(ip=ip, username=username))

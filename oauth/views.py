@@ -1,8 +1,84 @@
-from django.contrib.auth import views as auth_views
+"""Browser pages: sign-in (rate limited) and Settings > Tokens."""
 
-from oauth.forms import LoginForm
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from oauth import selectors, services
+from oauth.forms import LoginForm, TokenCreateForm
+from oauth.models import APIKey
 
 
 class LoginView(auth_views.LoginView):
+    """Django's sign-in, refusing further attempts after repeated failures for one
+    username from one address (counted in the shared cache)."""
+
     form_class = LoginForm
     redirect_authenticated_user = True
+
+    def _attempt(self) -> dict[str, str]:
+        return {"ip": self.request.META.get("REMOTE_ADDR", ""), "username": self.request.POST.get("username", "")}
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if selectors.login_is_throttled(**self._attempt()):
+            minutes = max(1, settings.CODER_LOGIN_LOCKOUT // 60)
+            context = self.get_context_data(form=self.form_class(request), throttled_minutes=minutes)
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(settings.CODER_LOGIN_LOCKOUT)
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:
+        services.login_failure_record(**self._attempt())
+        return super().form_invalid(form)
+
+    def form_valid(self, form: LoginForm) -> HttpResponse:
+        services.login_failures_clear(**self._attempt())
+        return super().form_valid(form)
+
+
+@login_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    """List, create: a new token's secret appears in this one response and nowhere else."""
+    form = TokenCreateForm(request.POST or None, max_lifetime=services.max_token_lifetime())
+    created: tuple[APIKey, str] | None = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.api_key_create(
+                actor=request.user,
+                user=request.user,
+                name=form.cleaned_data["token_name"],
+                lifetime=form.chosen_lifetime(),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.error_dict.items():
+                form.add_error(field, errors)
+        else:
+            form = TokenCreateForm(max_lifetime=services.max_token_lifetime())
+    context = {
+        "form": form,
+        "keys": selectors.api_key_list(actor=request.user, user=request.user),
+        "new_key": created[0] if created else None,
+        "new_token": created[1] if created else None,
+    }
+    response = render(request, "oauth/tokens.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def token_delete(request: HttpRequest, key_id: str) -> HttpResponse:
+    """Asks first (GET), deletes on POST."""
+    try:
+        key = selectors.api_key_get(actor=request.user, user=request.user, key_id=key_id)
+    except APIKey.DoesNotExist:
+        raise Http404("No such token.") from None
+    if request.method == "POST":
+        services.api_key_delete(actor=request.user, key=key)
+        messages.success(request, f"Deleted the token “{key.name}”. Anything using it is now refused.")
+        return redirect("tokens")
+    return render(request, "oauth/token_confirm_delete.html", {"key": key})
