@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from oauth.authentication import drf_auth_error, unauthorized_response
+from workspaces.errors import DomainError
 
 
 def error_body(message: str, detail: str = "", validations: list[dict[str, str]] | None = None) -> dict[str, Any]:
@@ -46,6 +47,8 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):  # the service layer's errors: 404/400/409/403 with the field at fault
+        return Response(error_body(exc.message, exc.detail, exc.validations()), status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

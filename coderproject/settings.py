@@ -276,3 +276,10 @@ CODER_MCP_SESSION_IDLE_TIMEOUT = env_duration("CODER_MCP_SESSION_IDLE_TIMEOUT", 
 CODER_MCP_SESSION_TOUCH_INTERVAL = env_duration("CODER_MCP_SESSION_TOUCH_INTERVAL", "15s")
 # The conformance suite's fixture server, without credentials: development only (check coder.E003).
 CODER_MCP_CONFORMANCE_FIXTURE = env_bool("CODER_MCP_CONFORMANCE_FIXTURE", False)
+
+# ---------------------------------------------------------------------------
+# Workspaces: local workspace directories and provisioner workers
+# ---------------------------------------------------------------------------
+CODER_WORKSPACES_DIR = Path(env_str("CODER_WORKSPACES_DIR", str(DATA_DIR / "workspaces"))).expanduser().resolve()
+CODER_PROVISIONER_DAEMONS = env_int("CODER_PROVISIONER_DAEMONS", 3, minimum=0)
+CODER_PROVISIONER_STALE_AFTER = env_duration("CODER_PROVISIONER_STALE_AFTER", "5m")

@@ -64,6 +64,14 @@ def _use_test_database(test_db_name: str) -> None:
 
     settings.DATABASES["default"]["NAME"] = test_db_name
     connections.close_all()
+    _start_provisioners()
+
+
+def _start_provisioners() -> None:
+    """Builds complete in live-server tests: the child runs embedded workers like the server."""
+    from workspaces.provisioner import start_embedded_provisioners
+
+    start_embedded_provisioners()
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ class Command(BaseCommand):
             self.apply_experiments(experiments)
         call_command("migrate", interactive=False, verbosity=0)
         self.ensure_first_user()
+        self.start_workspaces()
         self.stdout.write(f"Experiments enabled: {', '.join(sorted(settings.CODER_EXPERIMENTS)) or 'none'}")
         self.serve(host, port)
 
@@ -49,6 +50,16 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Created the first owner {user.username!r}."))
         if not settings.CODER_FIRST_USER_PASSWORD:
             self.stdout.write(f"Its password (shown once, change it after signing in): {password}")
+
+    def start_workspaces(self) -> None:
+        """Embedded provisioner workers, and the starter template on a deployment's first start."""
+        from workspaces.provisioner import start_embedded_provisioners
+        from workspaces.services import template_ensure_starter
+
+        workers = start_embedded_provisioners()
+        if template_ensure_starter() is not None:
+            self.stdout.write(self.style.SUCCESS("Created the starter template (a plain shell workspace)."))
+        self.stdout.write(f"Provisioner workers: {len(workers)} embedded")
 
     def serve(self, host: str, port: int) -> None:
         from daphne.endpoints import build_endpoint_description_strings

@@ -1,0 +1,402 @@
+"""Provisioner workers: they claim jobs (template imports, workspace builds) from the database
+and run them, writing logs as rows so any process can follow any job.
+
+The server runs a few embedded workers as threads (``start_embedded_provisioners``);
+``manage.py provisionerd`` runs them in a process of its own. On PostgreSQL a job is
+claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``; elsewhere (SQLite) with a
+compare-and-set update of the pending row, which one worker alone can win. A running job
+whose worker stopped sending heartbeats is failed after ``CODER_PROVISIONER_STALE_AFTER``.
+"""
+
+import asyncio
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from workspaces.manifest import Manifest, ManifestError, archive_problems, read_archive_manifest
+from workspaces.models import (
+    ProvisionerJob,
+    ProvisionerJobLog,
+    TemplateVersionParameter,
+    Workspace,
+    WorkspaceAgent,
+    WorkspaceAgentLog,
+    WorkspaceBuild,
+)
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 15
+STARTUP_LOG_LIMIT = 1024 * 1024
+Status = ProvisionerJob.Status
+Lifecycle = WorkspaceAgent.Lifecycle
+
+_wakeup = threading.Event()
+_workers: list["Worker"] = []
+_workers_lock = threading.Lock()
+
+
+class JobFailed(Exception):
+    """The job cannot succeed; the message becomes the job's error."""
+
+
+def notify_job_queued() -> None:
+    """Wake this process's idle workers (others notice on their next poll)."""
+    _wakeup.set()
+
+
+# ---------------------------------------------------------------------------
+# Claiming and finishing jobs
+# ---------------------------------------------------------------------------
+
+
+def job_claim(*, worker_id: str, job_id: uuid.UUID | None = None) -> ProvisionerJob | None:
+    """Take the oldest pending job (or the given one) for ``worker_id``; None when there is none."""
+    now = timezone.now()
+    pending = ProvisionerJob.objects.filter(status=Status.PENDING)
+    if job_id is not None:
+        pending = pending.filter(id=job_id)
+    claim = {"status": Status.RUNNING, "worker_id": worker_id, "started_at": now, "heartbeat_at": now}
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            job = pending.order_by("created_at").select_for_update(skip_locked=True).first()
+            if job is None:
+                return None
+            ProvisionerJob.objects.filter(id=job.id).update(**claim)
+    else:
+        for candidate in pending.order_by("created_at").values_list("id", flat=True)[:5]:
+            if ProvisionerJob.objects.filter(id=candidate, status=Status.PENDING).update(**claim) == 1:
+                job = ProvisionerJob(id=candidate)
+                break
+        else:
+            return None
+    return ProvisionerJob.objects.get(id=job.id)
+
+
+def _finish(job: ProvisionerJob, status: str, error: str = "") -> bool:
+    """Record the outcome unless the job was already finished (e.g. failed as stale)."""
+    return bool(
+        ProvisionerJob.objects.filter(id=job.id, status=Status.RUNNING).update(
+            status=status, error=error, completed_at=timezone.now()
+        )
+    )
+
+
+def jobs_fail_stale() -> int:
+    """Fail running jobs whose worker stopped sending heartbeats (it died or was killed)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CODER_PROVISIONER_STALE_AFTER)
+    stale = list(ProvisionerJob.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff))
+    for job in stale:
+        message = f"The provisioner {job.worker_id or '?'} stopped reporting; the job was failed after a timeout."
+        if _finish(job, Status.FAILED, message):
+            ProvisionerJobLog.objects.create(job=job, level="error", stage="Cleaning up", output=message)
+    return len(stale)
+
+
+def job_wait_finished(*, job_id: uuid.UUID, timeout_s: float) -> ProvisionerJob:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = ProvisionerJob.objects.get(id=job_id)
+        if job.is_finished or time.monotonic() > deadline:
+            return job
+        time.sleep(0.05)
+
+
+def job_run_now(*, job_id: uuid.UUID, timeout_s: float = 120) -> ProvisionerJob:
+    """Run a queued job in this thread (or wait for the worker that already claimed it)."""
+    job = job_claim(worker_id=f"inline:{socket.gethostname()}:{os.getpid()}", job_id=job_id)
+    if job is not None:
+        job_run(job)
+    return job_wait_finished(job_id=job_id, timeout_s=timeout_s)
+
+
+def run_next_job(*, worker_id: str) -> bool:
+    """Claim and run one job; False when there was nothing to do."""
+    job = job_claim(worker_id=worker_id)
+    if job is None:
+        return False
+    job_run(job)
+    return True
+
+
+class _JobLog:
+    """Writes a job's log rows and keeps its heartbeat fresh while it runs."""
+
+    def __init__(self, job: ProvisionerJob) -> None:
+        self.job = job
+        self.stage = ""
+        self.beat_at = time.monotonic()
+
+    def __call__(self, output: str, *, level: str = "info", stage: str | None = None) -> None:
+        if stage is not None:
+            self.stage = stage
+        ProvisionerJobLog.objects.create(job=self.job, level=level, stage=self.stage, output=output)
+        self.heartbeat()
+
+    def heartbeat(self) -> None:
+        if time.monotonic() - self.beat_at >= HEARTBEAT_EVERY_S:
+            self.beat_at = time.monotonic()
+            ProvisionerJob.objects.filter(id=self.job.id).update(heartbeat_at=timezone.now())
+
+
+def job_run(job: ProvisionerJob) -> None:
+    """Run a claimed job to its end; every failure becomes the job's error, never an exception."""
+    log = _JobLog(job)
+    after: Callable[[], None] | None = None
+    try:
+        if job.type == ProvisionerJob.Type.TEMPLATE_VERSION_IMPORT:
+            _run_import(job, log)
+        else:
+            after = _run_build(job, log)
+    except JobFailed as exc:
+        log(str(exc), level="error")
+        _finish(job, Status.FAILED, str(exc))
+        _after_build_failure(job)
+        return
+    except Exception as exc:
+        logger.exception("provisioner job %s failed", job.id)
+        log(f"Internal error: {exc}", level="error")
+        _finish(job, Status.FAILED, f"Internal error: {exc}")
+        _after_build_failure(job)
+        return
+    _finish(job, Status.SUCCEEDED)
+    if after is not None:
+        after()
+
+
+# ---------------------------------------------------------------------------
+# Template version import
+# ---------------------------------------------------------------------------
+
+
+def _run_import(job: ProvisionerJob, log: _JobLog) -> None:
+    version = job.template_version
+    data = bytes(version.file.data)
+    log(f"Reading the archive ({len(data)} bytes)", stage="Parsing template")
+    try:
+        manifest = read_archive_manifest(data)
+    except ManifestError as exc:
+        raise JobFailed(str(exc)) from None
+    problems = archive_problems(data)
+    for problem in problems:
+        log(problem, level="error")
+    if problems:
+        raise JobFailed(f"The archive has {len(problems)} unsafe member(s); first: {problems[0]}")
+    log(f"Template: {manifest.display_name or '(no display name)'}", stage="Detecting parameters")
+    for spec in manifest.parameters:
+        need = "required" if spec.required else f"default {spec.default_value!r}"
+        log(f"Parameter {spec.name} ({spec.type}, {need}, {'mutable' if spec.mutable else 'immutable'})")
+    log(f"{len(manifest.parameters)} parameter(s), startup script: {'yes' if manifest.startup_script else 'no'}")
+    with transaction.atomic():
+        version.parameters.all().delete()
+        TemplateVersionParameter.objects.bulk_create(
+            TemplateVersionParameter(version=version, position=index, **vars(spec))
+            for index, spec in enumerate(manifest.parameters)
+        )
+        version.manifest = manifest.as_json()
+        version.save(update_fields=["manifest", "updated_at"])
+    log("Import done", stage="Done")
+
+
+# ---------------------------------------------------------------------------
+# Workspace builds
+# ---------------------------------------------------------------------------
+
+
+def _run_build(job: ProvisionerJob, log: _JobLog) -> Callable[[], None] | None:
+    from workspaces.runtime import local
+
+    build = WorkspaceBuild.objects.select_related(
+        "workspace", "workspace__owner", "template_version", "template_version__file"
+    ).get(job=job)
+    workspace = build.workspace
+    directory = local.workspace_directory(workspace.id)
+    log(f"Build {build.build_number}: {build.transition} {workspace}", stage="Planning")
+    _shut_down_agents(workspace, log)
+    if build.transition == WorkspaceBuild.Transition.STOP:
+        log("Workspace stopped", stage="Done")
+        return None
+    if build.transition == WorkspaceBuild.Transition.DELETE:
+        local.remove_directory(directory)
+        Workspace.objects.filter(id=workspace.id).update(deleted=True, updated_at=timezone.now())
+        log(f"Removed {directory}", stage="Done")
+        return None
+    manifest = Manifest.from_json(build.template_version.manifest)
+    laid = local.lay_in_home(directory=directory, archive=bytes(build.template_version.file.data), home=manifest.home)
+    log(f"Home directory {directory}" + (f" created with {laid} template file(s)" if laid else ""), stage="Setting up")
+    env = local.build_environment(build)
+    if manifest.build_script:
+        log("Running the build script", stage="Build script")
+        result = _run_script(
+            local.LocalAgentConnection(root=directory, env=env, workspace_id=str(workspace.id)),
+            manifest.build_script,
+            timeout_s=manifest.startup_script_timeout,
+            on_line=log,
+            tick=log.heartbeat,
+        )
+        if result.exit_code != 0:
+            raise JobFailed(f"The build script exited with code {result.exit_code}.")
+    now = timezone.now()
+    agent = WorkspaceAgent.objects.create(
+        build=build,
+        status=WorkspaceAgent.Status.CONNECTED,
+        lifecycle_state=Lifecycle.STARTING if manifest.startup_script else Lifecycle.READY,
+        directory=str(directory),
+        first_connected_at=now,
+        started_at=now,
+        ready_at=None if manifest.startup_script else now,
+    )
+    log(f"Agent {agent.name} connected", stage="Done")
+    if not manifest.startup_script:
+        return None
+    connection = local.LocalAgentConnection(root=directory, env=env, workspace_id=str(workspace.id))
+    return lambda: _run_startup_script(agent, connection, manifest)
+
+
+def _run_startup_script(agent: WorkspaceAgent, connection, manifest: Manifest) -> None:
+    """The agent's startup: its output is the agent log; the outcome is the lifecycle state."""
+
+    def on_line(line: str, level: str = "info", **_: object) -> None:
+        WorkspaceAgentLog.objects.create(agent=agent, output=line, level=level)
+
+    result = _run_script(
+        connection, manifest.startup_script, timeout_s=manifest.startup_script_timeout, on_line=on_line
+    )
+    ok = result.exit_code == 0
+    if not ok:
+        on_line(f"The startup script exited with code {result.exit_code}.", level="error")
+    WorkspaceAgent.objects.filter(id=agent.id, lifecycle_state=Lifecycle.STARTING).update(
+        lifecycle_state=Lifecycle.READY if ok else Lifecycle.START_ERROR, ready_at=timezone.now()
+    )
+
+
+def _run_script(connection, script: str, *, timeout_s: float, on_line: Callable, tick: Callable | None = None):
+    """Run a script through the runtime in a helper thread; this thread writes its lines as rows.
+
+    The ORM stays in the calling (worker) thread, which may not run an event loop itself.
+    """
+    chunks: queue.Queue = queue.Queue()
+    done = object()
+    outcome: dict = {}
+
+    async def on_output(text: str) -> None:
+        chunks.put(text)
+
+    def run() -> None:
+        try:
+            outcome["result"] = asyncio.run(
+                connection.exec(script, timeout_s=timeout_s, output_limit=STARTUP_LOG_LIMIT, on_output=on_output)
+            )
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            chunks.put(done)
+
+    threading.Thread(target=run, name="provisioner-script", daemon=True).start()
+    pending = ""
+    while True:
+        try:
+            item = chunks.get(timeout=1)
+        except queue.Empty:
+            if tick is not None:
+                tick()
+            continue
+        if item is done:
+            break
+        *lines, pending = (pending + item).split("\n")
+        for line in lines:
+            on_line(line)
+    if pending:
+        on_line(pending)
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    if result.timed_out:
+        on_line(f"The script did not finish within {timeout_s:g} s and was killed.", level="error")
+    return result
+
+
+def _shut_down_agents(workspace: Workspace, log: _JobLog) -> None:
+    """Stop everything the workspace runs and turn its agents off."""
+    from workspaces.runtime import local
+
+    agents = WorkspaceAgent.objects.filter(build__workspace=workspace).exclude(lifecycle_state=Lifecycle.OFF)
+    agents.update(lifecycle_state=Lifecycle.SHUTTING_DOWN)
+    killed = local.kill_workspace_processes(workspace.id)
+    if killed:
+        log(f"Stopped {killed} process(es)", stage="Stopping")
+    WorkspaceAgent.objects.filter(build__workspace=workspace, lifecycle_state=Lifecycle.SHUTTING_DOWN).update(
+        lifecycle_state=Lifecycle.OFF, status=WorkspaceAgent.Status.DISCONNECTED
+    )
+
+
+def _after_build_failure(job: ProvisionerJob) -> None:
+    """A failed start leaves no agent claiming to be ready."""
+    WorkspaceAgent.objects.filter(build__job=job).exclude(lifecycle_state=Lifecycle.OFF).update(
+        lifecycle_state=Lifecycle.START_ERROR
+    )
+
+
+# ---------------------------------------------------------------------------
+# Workers
+# ---------------------------------------------------------------------------
+
+
+class Worker(threading.Thread):
+    """Claims and runs jobs until stopped; sweeps stale jobs now and then."""
+
+    def __init__(self, name: str, *, poll_s: float = 1.0) -> None:
+        super().__init__(name=name, daemon=True)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{name}"
+        self.poll_s = poll_s
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        swept_at = 0.0
+        while not self.stopping.is_set():
+            close_old_connections()
+            try:
+                if time.monotonic() - swept_at > 30:
+                    swept_at = time.monotonic()
+                    jobs_fail_stale()
+                if run_next_job(worker_id=self.worker_id):
+                    continue
+            except Exception:
+                logger.exception("provisioner worker %s", self.name)
+            _wakeup.wait(self.poll_s)
+            _wakeup.clear()
+        close_old_connections()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        _wakeup.set()
+
+
+def start_embedded_provisioners(count: int | None = None) -> list[Worker]:
+    """Start this process's workers once (later calls return the running ones)."""
+    with _workers_lock:
+        if not _workers:
+            for index in range(settings.CODER_PROVISIONER_DAEMONS if count is None else count):
+                worker = Worker(f"provisioner-{index}")
+                worker.start()
+                _workers.append(worker)
+        return list(_workers)
+
+
+def stop_embedded_provisioners(timeout_s: float = 10) -> None:
+    with _workers_lock:
+        for worker in _workers:
+            worker.stop()
+        for worker in _workers:
+            worker.join(timeout_s)
+        _workers.clear()
