@@ -7,6 +7,7 @@ same places, refuses the same things and says so with the same body and
 ``WWW-Authenticate`` header.
 """
 
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
@@ -14,14 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
+from oauth2_provider.models import get_access_token_model
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.request import Request
 
+from coderproject import experiments
 from oauth.models import APIKey, User
-from oauth.services import api_key_mark_used
+from oauth.oauth2 import policy
+from oauth.services import api_key_mark_used, user_mark_seen
 
 SESSION_TOKEN_COOKIE = "coder_session_token"  # noqa: S105 (a name, not a secret)
 SESSION_TOKEN_QUERY = "coder_session_token"  # noqa: S105 (a name, not a secret)
@@ -93,6 +98,8 @@ def find_raw_token(*, cookies: Mapping[str, str], query: Mapping[str, str], head
 def authenticate_raw_token(raw: str, *, resource: str | None = None) -> Credential:
     """The credential ``raw`` stands for, or ``AuthError`` saying why it is refused."""
     match = _SESSION_TOKEN.fullmatch(raw) if len(raw) == 33 else None
+    if match is None and experiments.is_enabled(experiments.OAUTH2):
+        return _authenticate_oauth_access_token(raw, resource=resource)
     if match is None:
         raise AuthError(
             SIGNED_OUT_MESSAGE, "Invalid API key format: expected a 10-character id, '-', and a 22-character secret."
@@ -124,6 +131,55 @@ def authenticate_raw_token(raw: str, *, resource: str | None = None) -> Credenti
     )
 
 
+def _authenticate_oauth_access_token(raw: str, *, resource: str | None) -> Credential:
+    """An access token from our authorization server, valid for ``resource``.
+
+    It must belong to an active user (a DCR registration token has none), carry the
+    ``mcp`` scope and be bound to an audience covering ``resource`` (``None`` means the
+    deployment's API as a whole); a token with no audience is refused.
+    """
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    token = get_access_token_model().objects.select_related("user").filter(token_checksum=digest).first()
+    if token is None or token.user is None:
+        raise AuthError(SIGNED_OUT_MESSAGE, "OAuth2 access token is invalid.")
+    if token.is_expired():
+        raise AuthError(
+            SIGNED_OUT_MESSAGE,
+            f"OAuth2 access token expired at {token.expires.isoformat()}.",
+            description=DESCRIPTION_EXPIRED,
+        )
+    if not token.user.is_active:
+        raise AuthError(
+            f'User is not active (status = "{token.user.status}"). Contact an admin to reactivate your account.',
+            "The token belongs to a suspended user.",
+        )
+    target = resource or settings.CODER_ACCESS_URL
+    if not token.resource or not token.allows_audience(target):
+        raise AuthError(
+            SIGNED_OUT_MESSAGE,
+            f"OAuth2 access token is not valid for {target}.",
+            description="The access token was issued for another resource",
+        )
+    scopes = frozenset(token.scope.split())
+    if policy.MCP_SCOPE not in scopes:
+        raise AuthError(
+            "Insufficient scope.",
+            f"OAuth2 access token lacks the {policy.MCP_SCOPE!r} scope.",
+            status=403,
+            error=INSUFFICIENT_SCOPE,
+            description=f"The access token needs the {policy.MCP_SCOPE} scope",
+        )
+    user_mark_seen(user=token.user, now=timezone.now())
+    return Credential(
+        user=token.user,
+        kind="oauth",
+        key_id=str(token.pk),
+        scopes=scopes,
+        expires_at=token.expires,
+        resource=token.resource[0],
+    )
+
+
 def _authenticate_in_worker(raw: str, resource: str | None) -> Credential:
     """Run in a pool thread: that thread's connection is opened and closed like a request's."""
     close_old_connections()
@@ -139,7 +195,12 @@ async def aauthenticate_raw_token(raw: str, *, resource: str | None = None) -> C
 
 
 def www_authenticate(error: AuthError) -> str:
-    return f'Bearer realm="coder", error="{error.error}", error_description="{error.description}"'
+    """Coder's challenge; with ``oauth2`` on it also points clients at our RFC 9728 metadata
+    and the scope to ask for, which is how click-to-connect discovers the authorization server."""
+    challenge = f'Bearer realm="coder", error="{error.error}", error_description="{error.description}"'
+    if experiments.is_enabled(experiments.OAUTH2):
+        challenge += f', resource_metadata="{policy.resource_metadata_url()}", scope="{policy.MCP_SCOPE}"'
+    return challenge
 
 
 def unauthorized_response(error: AuthError) -> tuple[int, dict, dict[str, str]]:
@@ -175,7 +236,7 @@ class TokenAuthentication(BaseAuthentication):
         if raw is None:
             return None
         try:
-            credential = authenticate_raw_token(raw)
+            credential = authenticate_raw_token(raw, resource=settings.CODER_ACCESS_URL + request.path)
         except AuthError as error:
             raise TokenAuthenticationFailed(error) from None
         if request.COOKIES.get(SESSION_TOKEN_COOKIE) == raw:

@@ -111,7 +111,12 @@ def api_key_mark_used(*, key: APIKey, now: datetime) -> None:
     if key.last_used is None or key.last_used <= stale:
         APIKey.objects.filter(Q(last_used__isnull=True) | Q(last_used__lte=stale), pk=key.pk).update(last_used=now)
         key.last_used = now
-    user = key.user
+    user_mark_seen(user=key.user, now=now)
+
+
+def user_mark_seen(*, user: User, now: datetime) -> None:
+    """Record that the user was seen (any credential), at most once a ``LAST_USED_INTERVAL``."""
+    stale = now - LAST_USED_INTERVAL
     if user.last_seen_at is None or user.last_seen_at <= stale:
         User.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lte=stale), pk=user.pk).update(
             last_seen_at=now

@@ -14,6 +14,7 @@ from django.conf import settings
 from oauth2_provider.settings import oauth2_settings
 
 MCP_PATH = "/api/experimental/mcp/http"
+MCP_SCOPE = "mcp"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob"})
 GRANT_TYPES = ("authorization_code", "refresh_token")
@@ -33,6 +34,11 @@ def issuer_url() -> str:
 def mcp_resource_url() -> str:
     """The one resource tokens are issued for by default: the exact MCP URL."""
     return oauth2_settings.OAUTH2_PROTECTED_RESOURCE_IDENTIFIER
+
+
+def resource_metadata_url() -> str:
+    """Where the MCP endpoint's RFC 9728 metadata lives (the path-component form)."""
+    return f"{issuer_url()}/.well-known/oauth-protected-resource{MCP_PATH}"
 
 
 def allowed_resources() -> tuple[str, ...]:
