@@ -15,6 +15,7 @@ run: $(VENV)/.installed
 	$(PY) manage.py server --experiments '*'
 
 test: $(VENV)/.installed
+	.ci/ensure-chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

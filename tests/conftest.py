@@ -99,3 +99,37 @@ def daphne_server(transactional_db, settings):
     finally:
         process.terminate()
         process.join(timeout=10)
+
+
+# ---------------------------------------------------------------------------
+# A real browser: Playwright driving Debian's chromium (installed by .ci/ensure-chromium).
+# Sync Playwright runs an event loop in this thread, so make database rows before the
+# browser starts (request ``browser`` last) and none while it runs.
+# ---------------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium; skips only when the chromium package cannot be had here."""
+    import os
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is missing and .ci/ensure-chromium could not install it (needs root and apt-get)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
