@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView
 
 from coderproject import views
 
@@ -7,6 +8,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("api/v2/buildinfo", views.buildinfo, name="buildinfo"),
     path("api/v2/experiments", views.experiment_list, name="experiments"),
+    path("api/v2/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("admin/", admin.site.urls),
     path("", include("oauth.urls")),
     path("", include("oauth.oauth2.urls")),

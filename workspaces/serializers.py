@@ -4,11 +4,9 @@ Plain functions of already-loaded objects (selectors ``select_related`` what the
 field names and values follow Coder's ``codersdk`` types.
 """
 
-from datetime import datetime
 from typing import Any
 
-from oauth import roles
-from oauth.models import User
+from oauth.serializers import iso
 from workspaces.models import (
     ProvisionerJob,
     ProvisionerJobLog,
@@ -24,27 +22,8 @@ from workspaces.models import (
 from workspaces.selectors import template_active_user_count
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def _id(value: Any) -> str | None:
     return str(value) if value else None
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": str(user.pk),
-        "username": user.username,
-        "name": user.name,
-        "email": user.email,
-        "status": user.status,
-        "roles": [
-            {"name": name, "display_name": name.replace("-", " ").title()} for name in sorted(roles.user_roles(user))
-        ],
-        "created_at": _time(user.date_joined),
-        "last_seen_at": _time(user.last_seen_at),
-    }
 
 
 def file_json(upload: UploadedFile) -> dict[str, Any]:
@@ -63,10 +42,10 @@ def job_json(job: ProvisionerJob) -> dict[str, Any]:
         "type": job.type,
         "status": job.status,
         "error": job.error,
-        "created_at": _time(job.created_at),
-        "started_at": _time(job.started_at),
-        "completed_at": _time(job.completed_at),
-        "canceled_at": _time(job.canceled_at),
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "completed_at": iso(job.completed_at),
+        "canceled_at": iso(job.canceled_at),
         "worker_id": job.worker_id,
         "file_id": _id(job.file_id),
         "input": input_ids,
@@ -77,7 +56,7 @@ def job_json(job: ProvisionerJob) -> dict[str, Any]:
 def log_json(line: ProvisionerJobLog) -> dict[str, Any]:
     return {
         "id": line.id,
-        "created_at": _time(line.created_at),
+        "created_at": iso(line.created_at),
         "log_source": "provisioner",
         "log_level": line.level,
         "stage": line.stage,
@@ -88,7 +67,7 @@ def log_json(line: ProvisionerJobLog) -> dict[str, Any]:
 def agent_log_json(line: WorkspaceAgentLog) -> dict[str, Any]:
     return {
         "id": line.id,
-        "created_at": _time(line.created_at),
+        "created_at": iso(line.created_at),
         "output": line.output,
         "level": line.level,
         "source": line.source,
@@ -105,11 +84,11 @@ def agent_json(agent: WorkspaceAgent) -> dict[str, Any]:
         "directory": agent.directory,
         "expanded_directory": agent.directory,
         "operating_system": "linux",
-        "created_at": _time(agent.created_at),
-        "updated_at": _time(agent.updated_at),
-        "first_connected_at": _time(agent.first_connected_at),
-        "started_at": _time(agent.started_at),
-        "ready_at": _time(agent.ready_at),
+        "created_at": iso(agent.created_at),
+        "updated_at": iso(agent.updated_at),
+        "first_connected_at": iso(agent.first_connected_at),
+        "started_at": iso(agent.started_at),
+        "ready_at": iso(agent.ready_at),
         "health": {
             "healthy": healthy,
             "reason": "" if healthy else f"agent is {agent.status}, {agent.lifecycle_state}",
@@ -127,11 +106,11 @@ def build_json(build: WorkspaceBuild) -> dict[str, Any]:
         "status": build.status,
         "workspace_id": str(workspace.id),
         "workspace_name": workspace.name,
-        "workspace_owner_id": str(workspace.owner_id),
+        "workspace_owner_id": workspace.owner_id,
         "workspace_owner_name": workspace.owner.username,
         "template_version_id": str(build.template_version_id),
         "template_version_name": build.template_version.name,
-        "initiator_id": _id(build.initiator_id),
+        "initiator_id": build.initiator_id,
         "initiator_name": build.initiator.username if build.initiator else "",
         "reason": "initiator",
         "job": job_json(build.job),
@@ -143,8 +122,8 @@ def build_json(build: WorkspaceBuild) -> dict[str, Any]:
                 "agents": [agent_json(agent)] if agent is not None else [],
             }
         ],
-        "created_at": _time(build.created_at),
-        "updated_at": _time(build.updated_at),
+        "created_at": iso(build.created_at),
+        "updated_at": iso(build.updated_at),
     }
 
 
@@ -156,7 +135,7 @@ def workspace_json(workspace: Workspace) -> dict[str, Any]:
     return {
         "id": str(workspace.id),
         "name": workspace.name,
-        "owner_id": str(workspace.owner_id),
+        "owner_id": workspace.owner_id,
         "owner_name": workspace.owner.username,
         "template_id": str(template.id),
         "template_name": template.name,
@@ -169,9 +148,9 @@ def workspace_json(workspace: Workspace) -> dict[str, Any]:
         "status": workspace.status,
         "latest_build": build_json(build) if build else None,
         "health": {"healthy": healthy, "failing_agents": [] if healthy else [str(agent.id)]},
-        "created_at": _time(workspace.created_at),
-        "updated_at": _time(workspace.updated_at),
-        "last_used_at": _time(workspace.last_used_at or workspace.updated_at),
+        "created_at": iso(workspace.created_at),
+        "updated_at": iso(workspace.updated_at),
+        "last_used_at": iso(workspace.last_used_at or workspace.updated_at),
     }
 
 
@@ -186,10 +165,10 @@ def template_json(template: Template) -> dict[str, Any]:
         "active_user_count": template_active_user_count(template),
         "deprecated": template.deprecated,
         "provisioner": "local",
-        "created_by_id": _id(template.created_by_id),
+        "created_by_id": template.created_by_id,
         "created_by_name": template.created_by.username if template.created_by else "",
-        "created_at": _time(template.created_at),
-        "updated_at": _time(template.updated_at),
+        "created_at": iso(template.created_at),
+        "updated_at": iso(template.updated_at),
     }
 
 
@@ -201,9 +180,9 @@ def template_version_json(version: TemplateVersion) -> dict[str, Any]:
         "name": version.name,
         "message": version.message,
         "job": job_json(version.job),
-        "created_by": {"id": str(creator.pk), "username": creator.username, "name": creator.name} if creator else None,
-        "created_at": _time(version.created_at),
-        "updated_at": _time(version.updated_at),
+        "created_by": {"id": creator.pk, "username": creator.username, "name": creator.name} if creator else None,
+        "created_at": iso(version.created_at),
+        "updated_at": iso(version.updated_at),
         "readme": "",
         "archived": False,
         "warnings": [],
