@@ -97,8 +97,8 @@ def _add_tools(server: MCPServer) -> None:
         for step in (0, 50, 100):
             await ctx.report_progress(step, 100, f"Completed step {step} of 100")
             await asyncio.sleep(0.05)
-        token = ctx.request_context.meta.progress_token if ctx.request_context.meta else None
-        return _text(str(token if token is not None else 0))
+        token = (ctx.request_context.meta or {}).get("progress_token", 0)
+        return _text(str(token))
 
     @server.tool(description="Tests error response handling")
     async def test_error_handling() -> CallToolResult:

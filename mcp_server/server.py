@@ -3,6 +3,7 @@
 from mcp.server.mcpserver import MCPServer
 
 from coderproject import __version__
+from mcp_server.tools import register_all
 
 INSTRUCTIONS = """\
 This server manages Coder workspaces: development environments created from templates.
@@ -36,4 +37,5 @@ def build_server() -> MCPServer:
         instructions=INSTRUCTIONS,
         version=__version__,
     )
+    register_all(server)
     return server

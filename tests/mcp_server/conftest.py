@@ -7,6 +7,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.workspaces.conftest import starter, workspaces_dir  # noqa: F401 (shared fixtures)
+
 MCP_PATH = "/api/experimental/mcp/http"
 
 
