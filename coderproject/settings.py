@@ -129,6 +129,9 @@ else:
     _database = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "coder.sqlite3",
+        # Reuse connections (opening one runs the PRAGMAs below): async code's worker threads
+        # would otherwise reconnect on every ORM call.
+        "CONN_MAX_AGE": env_int("CODER_DB_CONN_MAX_AGE", 60),
         # IMMEDIATE transactions and WAL let the server, its provisioner workers and
         # management commands share the file without "database is locked" surprises.
         "OPTIONS": {
@@ -279,6 +282,9 @@ CODER_MCP_ALLOWED_ORIGINS = [CODER_ACCESS_ORIGIN, *env_list("CODER_MCP_ALLOWED_O
 CODER_MCP_SESSION_IDLE_TIMEOUT = env_duration("CODER_MCP_SESSION_IDLE_TIMEOUT", "30m")
 # How often a busy session's ``last_seen_at`` is written (and an operator's "end" noticed).
 CODER_MCP_SESSION_TOUCH_INTERVAL = env_duration("CODER_MCP_SESSION_TOUCH_INTERVAL", "15s")
+# An accepted token is trusted this long without a database lookup (0 = look up every request);
+# a revoked token or suspended user is refused at most this much later on the MCP endpoint.
+CODER_MCP_AUTH_CACHE_SECONDS = env_int("CODER_MCP_AUTH_CACHE_SECONDS", 5, minimum=0)
 # The conformance suite's fixture server, without credentials: development only (check coder.E003).
 CODER_MCP_CONFORMANCE_FIXTURE = env_bool("CODER_MCP_CONFORMANCE_FIXTURE", False)
 

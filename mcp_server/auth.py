@@ -8,11 +8,14 @@ manager binds each session to that principal and answers 404 to anyone else), th
 handler that serves it, so these are per request even inside a long session.
 """
 
+import hashlib
+import time
 from contextvars import ContextVar
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.utils import timezone
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
@@ -21,6 +24,11 @@ from starlette.types import Scope
 from oauth.authentication import Credential, aauthenticate_raw_token, find_raw_token, missing_token_error
 
 _credential: ContextVar[Credential | None] = ContextVar("mcp_credential", default=None)
+
+# Accepted tokens, by SHA-256 of the raw value, for CODER_MCP_AUTH_CACHE_SECONDS: an agent's
+# tool calls come in bursts, and a database lookup per call was the largest cost per request.
+_accepted: dict[str, tuple[float, Credential]] = {}
+_ACCEPTED_MAX = 10_000
 
 
 async def authenticate(scope: Scope) -> Credential:
@@ -33,7 +41,21 @@ async def authenticate(scope: Scope) -> Credential:
     raw = find_raw_token(cookies=cookies, query=query, headers=headers)
     if raw is None:
         raise missing_token_error()
-    return await aauthenticate_raw_token(raw, resource=settings.CODER_MCP_URL)
+    key = hashlib.sha256(raw.encode()).hexdigest()
+    now = time.monotonic()
+    cached = _accepted.get(key)
+    if (
+        cached is not None
+        and cached[0] > now
+        and (cached[1].expires_at is None or cached[1].expires_at > timezone.now())
+    ):
+        return cached[1]
+    credential = await aauthenticate_raw_token(raw, resource=settings.CODER_MCP_URL)
+    if settings.CODER_MCP_AUTH_CACHE_SECONDS > 0:
+        if len(_accepted) >= _ACCEPTED_MAX:
+            _accepted.clear()
+        _accepted[key] = (now + settings.CODER_MCP_AUTH_CACHE_SECONDS, credential)
+    return credential
 
 
 def bind(scope: Scope, credential: Credential) -> None:

@@ -1,0 +1,145 @@
+"""MCP throughput: our full endpoint against a bare MCPServer under the same ASGI server (Daphne).
+
+N concurrent SDK clients (2025-11-25 sessions) alternate ``tools/call
+coder_get_authenticated_user`` and ``tools/list`` for a fixed time, first against our
+server (token auth, experiment gate, session records, ORM), then against
+``bench/bare_mcp_server.py`` (the ceiling). Prints requests/s, p50/p99 latency and ours/bare.
+
+    .venv/bin/python bench/mcp_throughput.py --clients 10 --seconds 10
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if "Listening" in line:
+            return process
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise SystemExit(f"server did not start: {' '.join(command)}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+async def one_client(url: str, headers: dict[str, str], until: float, latencies: list[float], errors: list[str]):
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
+    ):
+        call = 0
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            try:
+                if call % 2 == 0:
+                    result = await client.call_tool("coder_get_authenticated_user", {})
+                    if result.is_error:
+                        errors.append(result.content[0].text)
+                else:
+                    await client.list_tools()
+            except Exception as exc:  # a benchmark counts failures rather than stopping
+                errors.append(repr(exc))
+            latencies.append(time.perf_counter() - started)
+            call += 1
+
+
+async def load(url: str, headers: dict[str, str], clients: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    # Warm up (session manager start, imports, connections), then measure.
+    await asyncio.gather(*(one_client(url, headers, time.monotonic() + 1, [], []) for _ in range(clients)))
+    begin = time.monotonic()
+    await asyncio.gather(*(one_client(url, headers, begin + seconds, latencies, errors) for _ in range(clients)))
+    elapsed = time.monotonic() - begin
+    ordered = sorted(latencies)
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+        "first_error": errors[0] if errors else "",
+    }
+
+
+def ours(clients: int, seconds: float) -> dict[str, float]:
+    port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="coder-bench-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
+    env.update(CODER_DATA_DIR=data_dir, CODER_EXPERIMENTS="mcp-server-http", CODER_LOG_LEVEL="WARNING")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [*manage, "shell", "-c", "from oauth.models import User; User.objects.create_user('bench')"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    token = subprocess.run(
+        [*manage, "createtoken", "bench"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    server = start([*manage, "server", "--bind", f"127.0.0.1:{port}"], env)
+    try:
+        url = f"http://127.0.0.1:{port}/api/experimental/mcp/http"
+        return asyncio.run(load(url, {"Coder-Session-Token": token.stdout.strip()}, clients, seconds))
+    finally:
+        stop(server)
+
+
+def bare(clients: int, seconds: float) -> dict[str, float]:
+    port = free_port()
+    server = start([sys.executable, "bench/bare_mcp_server.py", str(port)], dict(os.environ))
+    try:
+        return asyncio.run(load(f"http://127.0.0.1:{port}/mcp", {}, clients, seconds))
+    finally:
+        stop(server)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    results = {"ours": ours(args.clients, args.seconds), "bare": bare(args.clients, args.seconds)}
+    print(f"{args.clients} concurrent SDK clients, {args.seconds:g} s, tools/call + tools/list alternating")
+    print(f"{'server':<6} {'requests':>9} {'errors':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in results.items():
+        print(f"{name:<6} {r['requests']:>9} {r['errors']:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}")
+        if r["first_error"]:
+            print(f"       first error: {r['first_error'][:200]}")
+    print(f"ours/bare throughput: {results['ours']['rps'] / results['bare']['rps']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
