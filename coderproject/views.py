@@ -1,5 +1,7 @@
 """Deployment-level endpoints: health, build info, experiments."""
 
+import os
+
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from rest_framework.decorators import api_view, permission_classes
@@ -11,13 +13,13 @@ from coderproject import __version__, experiments
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness: the process answers and its MCP session managers are alive."""
+    """Liveness: the process answers and its MCP session managers are alive (and which worker it is)."""
     from mcp_server.asgi import failed_servers
 
     failed = failed_servers()
     if failed:
-        return JsonResponse({"status": "failing", "mcp_session_managers_down": failed}, status=503)
-    return JsonResponse({"status": "ok"})
+        return JsonResponse({"status": "failing", "mcp_session_managers_down": failed, "pid": os.getpid()}, status=503)
+    return JsonResponse({"status": "ok", "pid": os.getpid()})
 
 
 @api_view(["GET"])

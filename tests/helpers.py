@@ -4,7 +4,9 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
+import weakref
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,17 +25,53 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class _OutputWatcher:
+    """Reads a process's output on a thread so waiting on it can honour a deadline."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self.cursor = 0
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+
+
+_watchers: "weakref.WeakKeyDictionary[subprocess.Popen, _OutputWatcher]" = weakref.WeakKeyDictionary()
+
+
 def wait_for_line(process: subprocess.Popen, pattern: str, timeout: float = 60) -> str:
-    """Read the process's output until a line matches; everything read so far is returned."""
+    """Wait for an output line matching ``pattern``; returns the lines read since the last call.
+
+    The process must have been started with ``stdout=PIPE, text=True``.
+    """
+    watcher = _watchers.get(process) or _watchers.setdefault(process, _OutputWatcher(process))
     deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            if process.poll() is not None:
+    with watcher.changed:
+        while True:
+            for index in range(watcher.cursor, len(watcher.lines)):
+                if re.search(pattern, watcher.lines[index]):
+                    found = "".join(watcher.lines[watcher.cursor : index + 1])
+                    watcher.cursor = index + 1
+                    return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 break
-            continue
-        lines.append(line)
-        if re.search(pattern, line):
-            return "".join(lines)
-    raise AssertionError(f"no line matching {pattern!r}; got: {''.join(lines)}")
+            if not watcher.changed.wait(min(remaining, 0.5)) and process.poll() is not None:
+                break  # no new output and the process is gone
+    raise AssertionError(f"no line matching {pattern!r}; got: {''.join(watcher.lines[watcher.cursor :])}")
+
+
+def read_output(process: subprocess.Popen) -> str:
+    """Everything the process printed that ``wait_for_line`` has not returned yet."""
+    watcher = _watchers.get(process)
+    if watcher is None:
+        return process.stdout.read()
+    with watcher.changed:
+        rest = "".join(watcher.lines[watcher.cursor :])
+        watcher.cursor = len(watcher.lines)
+    return rest

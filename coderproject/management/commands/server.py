@@ -1,13 +1,19 @@
 """``manage.py server``: migrate, make sure there is an owner, then serve with Daphne."""
 
+import argparse
+import logging
 import os
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from coderproject import serving
+from coderproject.env import env_int
 from coderproject.experiments import parse as parse_experiments
 from oauth.services import user_create_first_owner
+
+logger = logging.getLogger(__name__)
 
 
 def parse_bind(value: str) -> tuple[str, int]:
@@ -26,16 +32,51 @@ class Command(BaseCommand):
         parser.add_argument(
             "--experiments", help="Comma list of experiments ('*' for all); wins over CODER_EXPERIMENTS."
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=env_int("CODER_WORKERS", 1, minimum=1),
+            help="Worker processes sharing the port (default CODER_WORKERS or 1).",
+        )
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=env_int("CODER_SHUTDOWN_GRACE", 30, minimum=0),
+            help="Seconds in-flight requests and streams get to finish after SIGTERM.",
+        )
+        parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
 
-    def handle(self, *args, bind: str, experiments: str | None, **options) -> None:
-        host, port = parse_bind(bind)
+    def handle(
+        self, *args, bind: str, experiments: str | None, workers: int, grace: float, worker_fd: int | None, **options
+    ) -> None:
         if experiments is not None:
             self.apply_experiments(experiments)
+        if worker_fd is not None:
+            # A worker of a supervised group: the supervisor already prepared the deployment.
+            self.start_provisioners()
+            serving.run_daphne(fd=worker_fd, grace=grace, ready=lambda: logger.info("worker %d ready", os.getpid()))
+            return
+        host, port = parse_bind(bind)
+        if workers < 1:
+            raise CommandError("--workers must be at least 1")
         call_command("migrate", interactive=False, verbosity=0)
         self.ensure_first_user()
-        self.start_workspaces()
+        self.prepare_workspaces()
         self.stdout.write(f"Experiments enabled: {', '.join(sorted(settings.CODER_EXPERIMENTS)) or 'none'}")
-        self.serve(host, port)
+        listening = f"Listening on http://{host}:{port}/ — open {settings.CODER_ACCESS_URL}/"
+        if workers == 1:
+            self.start_provisioners()
+            serving.run_daphne(host=host, port=port, grace=grace, ready=lambda: self.announce(listening))
+            return
+        self.announce(f"{listening} ({workers} workers)")
+        try:
+            serving.supervise(host=host, port=port, workers=workers, grace=grace, worker_args=["--grace", str(grace)])
+        except (ValueError, OSError) as exc:
+            raise CommandError(f"cannot serve on {bind}: {exc}") from None
+
+    def announce(self, line: str) -> None:
+        self.stdout.write(self.style.SUCCESS(line))
+        self.stdout.flush()
 
     def apply_experiments(self, value: str) -> None:
         settings.CODER_EXPERIMENTS = parse_experiments(value)
@@ -51,31 +92,16 @@ class Command(BaseCommand):
         if not settings.CODER_FIRST_USER_PASSWORD:
             self.stdout.write(f"Its password (shown once, change it after signing in): {password}")
 
-    def start_workspaces(self) -> None:
-        """Embedded provisioner workers, and the starter template on a deployment's first start."""
-        from workspaces.provisioner import start_embedded_provisioners
+    def prepare_workspaces(self) -> None:
+        """The starter template on a deployment's first start."""
         from workspaces.services import template_ensure_starter
 
-        workers = start_embedded_provisioners()
         if template_ensure_starter() is not None:
             self.stdout.write(self.style.SUCCESS("Created the starter template (a plain shell workspace)."))
-        self.stdout.write(f"Provisioner workers: {len(workers)} embedded")
 
-    def serve(self, host: str, port: int) -> None:
-        from daphne.endpoints import build_endpoint_description_strings
-        from daphne.server import Server
+    def start_provisioners(self) -> None:
+        """Embedded provisioner workers in this serving process."""
+        from workspaces.provisioner import start_embedded_provisioners
 
-        from coderproject.asgi import application
-
-        def ready() -> None:
-            self.stdout.write(
-                self.style.SUCCESS(f"Listening on http://{host}:{port}/ — open {settings.CODER_ACCESS_URL}/")
-            )
-            self.stdout.flush()
-
-        Server(
-            application=application,
-            endpoints=build_endpoint_description_strings(host=host, port=port),
-            ready_callable=ready,
-            verbosity=0,
-        ).run()
+        workers = start_embedded_provisioners()
+        logger.info("provisioner workers: %d embedded in process %d", len(workers), os.getpid())
