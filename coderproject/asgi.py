@@ -15,6 +15,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import re_path  # noqa: E402
 
 import mcp_server.asgi  # noqa: E402
+from coderproject.observability import RequestObservation  # noqa: E402
 
 # MCP: the SDK's Streamable HTTP app behind our checks (mcp_server/asgi.py). The conformance
 # fixture answers 404 unless CODER_MCP_CONFORMANCE_FIXTURE is on in a DEBUG deployment.
@@ -28,7 +29,7 @@ websocket_routes: list = []
 
 application = ProtocolTypeRouter(
     {
-        "http": URLRouter(http_routes),
+        "http": RequestObservation(URLRouter(http_routes)),
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_routes)),
         "lifespan": mcp_server.asgi.lifespan,
     }

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +92,21 @@ def run_daphne(
     server.run()
 
 
-def supervise(*, host: str, port: int, workers: int, grace: float, worker_args: list[str]) -> None:
+def _metrics_dir(data_dir: Path) -> str:
+    """A fresh directory where the workers' metrics meet (prometheus_client multiprocess mode)."""
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or data_dir / "metrics")
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    return str(path)
+
+
+def supervise(*, host: str, port: int, workers: int, grace: float, worker_args: list[str], data_dir: Path) -> None:
     """Run ``workers`` copies of ``manage.py server --worker-fd`` on one socket; restart the dead."""
+    from prometheus_client import multiprocess
+
     sock = open_listener(host, port)
+    metrics_dir = _metrics_dir(data_dir)
     fd = sock.fileno()
     command = [sys.executable, sys.argv[0], "server", "--worker-fd", str(fd), *worker_args]
     children: dict[int, subprocess.Popen] = {}
@@ -103,7 +116,7 @@ def supervise(*, host: str, port: int, workers: int, grace: float, worker_args: 
     stopping = False
 
     def spawn(slot: int) -> None:
-        env = {**os.environ, "CODER_WORKER_ID": str(slot)}
+        env = {**os.environ, "CODER_WORKER_ID": str(slot), "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         children[slot] = subprocess.Popen(command, pass_fds=(fd,), env=env)
         started_at[slot] = time.monotonic()
         logger.info("worker %d started (pid %d)", slot, children[slot].pid)
@@ -132,6 +145,7 @@ def supervise(*, host: str, port: int, workers: int, grace: float, worker_args: 
             if code is None:
                 continue
             # A worker that ran for a while gets restarted at once; a crash loop backs off.
+            multiprocess.mark_process_dead(child.pid, metrics_dir)
             lived = now - started_at[slot]
             backoff[slot] = 0.0 if lived > 30 else min(RESTART_BACKOFF_MAX, max(0.5, backoff.get(slot, 0.0) * 2))
             respawn_at[slot] = now + backoff[slot]

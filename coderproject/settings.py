@@ -177,14 +177,38 @@ STATIC_ROOT = DATA_DIR / "static"
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start when it is missing
 
+# Plain lines for people in development, JSON lines (with the request id) in production.
+CODER_LOG_FORMAT = env_str("CODER_LOG_FORMAT", "plain" if DEBUG else "json")
+if CODER_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"CODER_LOG_FORMAT={CODER_LOG_FORMAT!r} must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"redact_tokens": {"()": "oauth.redaction.RedactTokensFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(pid)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {
+        "redact_tokens": {"()": "oauth.redaction.RedactTokensFilter"},
+        "request_id": {"()": "coderproject.observability.RequestIdFilter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": CODER_LOG_FORMAT,
+            "filters": ["request_id", "redact_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("CODER_LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "coder.access": {"level": "INFO" if env_bool("CODER_ACCESS_LOG", not DEBUG) else "WARNING"},
+    },
 }
 
 # ---------------------------------------------------------------------------
@@ -208,6 +232,7 @@ SPECTACULAR_SETTINGS = {"TITLE": "Coder-compatible control plane API", "VERSION"
 CODER_EXPERIMENTS = experiments.parse(env_str("CODER_EXPERIMENTS"))
 CODER_FIRST_USER = env_str("CODER_FIRST_USER", "admin")
 CODER_FIRST_USER_PASSWORD = env_str("CODER_FIRST_USER_PASSWORD")
+CODER_METRICS_TOKEN = env_str("CODER_METRICS_TOKEN")
 CODER_MAX_TOKEN_LIFETIME = env_duration("CODER_MAX_TOKEN_LIFETIME", "365d")
 # Failed sign-ins per client address and username before the form refuses for a while
 # (counted in the cache, so Redis shares the count between server processes).

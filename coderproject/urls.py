@@ -6,6 +6,8 @@ from coderproject import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("api/v2/buildinfo", views.buildinfo, name="buildinfo"),
     path("api/v2/experiments", views.experiment_list, name="experiments"),
     path("api/v2/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),

@@ -400,3 +400,9 @@ def stop_embedded_provisioners(timeout_s: float = 10) -> None:
         for worker in _workers:
             worker.join(timeout_s)
         _workers.clear()
+
+
+def embedded_provisioners() -> list[Worker]:
+    """This process's embedded workers, without starting any (readiness reports them)."""
+    with _workers_lock:
+        return list(_workers)

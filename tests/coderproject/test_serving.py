@@ -54,6 +54,10 @@ def test_workers_share_the_port_restart_when_killed_and_stop_cleanly(tmp_path):
         wait_for_line(process, r"worker \d+ ready")
         wait_for_line(process, r"worker \d+ ready")
         assert serving_pids(base) <= workers
+        # Metrics of both workers are merged, whichever worker answers the scrape.
+        scraped = httpx.get(f"{base}/metrics").text
+        line = next(ln for ln in scraped.splitlines() if ln.startswith("coder_http_requests_total{") and "pages" in ln)
+        assert float(line.rsplit(" ", 1)[1]) == 40  # every request of serving_pids, whichever worker took it
 
         victim = min(workers)
         subprocess.run(["kill", "-9", str(victim)], check=True)

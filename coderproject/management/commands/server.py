@@ -70,7 +70,14 @@ class Command(BaseCommand):
             return
         self.announce(f"{listening} ({workers} workers)")
         try:
-            serving.supervise(host=host, port=port, workers=workers, grace=grace, worker_args=["--grace", str(grace)])
+            serving.supervise(
+                host=host,
+                port=port,
+                workers=workers,
+                grace=grace,
+                worker_args=["--grace", str(grace)],
+                data_dir=settings.DATA_DIR,
+            )
         except (ValueError, OSError) as exc:
             raise CommandError(f"cannot serve on {bind}: {exc}") from None
 
