@@ -87,12 +87,12 @@ class ManagedServer:
         self._task = self.manager = None
 
     async def _run(self) -> None:
-        server = self._build()
-        self.manager = RecordingSessionManager(
-            app=server._lowlevel_server,  # the manager takes the low-level Server, as MCPServer's own wiring does
-            session_idle_timeout=settings.CODER_MCP_SESSION_IDLE_TIMEOUT,
-        )
         try:
+            server = self._build()
+            self.manager = RecordingSessionManager(
+                app=server._lowlevel_server,  # the manager takes the low-level Server, as MCPServer's own wiring does
+                session_idle_timeout=settings.CODER_MCP_SESSION_IDLE_TIMEOUT,
+            )
             # Records left open by a process that died can never be resumed.
             idle_for = timedelta(seconds=settings.CODER_MCP_SESSION_IDLE_TIMEOUT * 2)
             await run_orm(services.mcp_sessions_end_stale, idle_for=idle_for)

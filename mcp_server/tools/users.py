@@ -7,11 +7,11 @@ from mcp_types import CallToolResult
 
 from mcp_server.db import run_orm
 from mcp_server.tools.base import Shape, annotations, caller, domain_errors, result
-from workspaces.serializers import user_json
+from oauth.serializers import user_json
 
 
 class UserOut(Shape):
-    id: str
+    id: int | str
     username: str
     name: str
     email: str

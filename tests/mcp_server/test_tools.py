@@ -115,7 +115,7 @@ def test_authenticated_user_on_both_protocol_eras(member, mcp_url, member_header
 
     me = run(mcp_url, member_headers, scenario, mode=mode)
     assert (me["username"], me["name"], me["email"], me["status"]) == ("mike", "Mike Member", member.email, "active")
-    assert me["id"] == str(member.pk)
+    assert me["id"] == member.pk
 
 
 def test_full_workflow_with_progress_and_logs(member_workspace, mcp_url, member_headers):
