@@ -93,52 +93,56 @@ async def load(url: str, headers: dict[str, str], clients: int, seconds: float) 
     }
 
 
-def ours(clients: int, seconds: float) -> dict[str, float]:
+def start_ours() -> tuple[subprocess.Popen, str, dict[str, str]]:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="coder-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
     env.update(CODER_DATA_DIR=data_dir, CODER_EXPERIMENTS="mcp-server-http", CODER_LOG_LEVEL="WARNING")
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run(
-        [*manage, "shell", "-c", "from oauth.models import User; User.objects.create_user('bench')"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+    create_user = "from oauth.models import User; User.objects.create_user('bench')"
+    subprocess.run([*manage, "shell", "-c", create_user], cwd=ROOT, env=env, check=True, capture_output=True)
     token = subprocess.run(
         [*manage, "createtoken", "bench"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    )
+    ).stdout.strip()
     server = start([*manage, "server", "--bind", f"127.0.0.1:{port}"], env)
-    try:
-        url = f"http://127.0.0.1:{port}/api/experimental/mcp/http"
-        return asyncio.run(load(url, {"Coder-Session-Token": token.stdout.strip()}, clients, seconds))
-    finally:
-        stop(server)
+    return server, f"http://127.0.0.1:{port}/api/experimental/mcp/http", {"Coder-Session-Token": token}
 
 
-def bare(clients: int, seconds: float) -> dict[str, float]:
+def start_bare() -> tuple[subprocess.Popen, str, dict[str, str]]:
     port = free_port()
     server = start([sys.executable, "bench/bare_mcp_server.py", str(port)], dict(os.environ))
-    try:
-        return asyncio.run(load(f"http://127.0.0.1:{port}/mcp", {}, clients, seconds))
-    finally:
-        stop(server)
+    return server, f"http://127.0.0.1:{port}/mcp", {}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server; medians are shown")
     args = parser.parse_args()
-    results = {"ours": ours(args.clients, args.seconds), "bare": bare(args.clients, args.seconds)}
-    print(f"{args.clients} concurrent SDK clients, {args.seconds:g} s, tools/call + tools/list alternating")
-    print(f"{'server':<6} {'requests':>9} {'errors':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-    for name, r in results.items():
-        print(f"{name:<6} {r['requests']:>9} {r['errors']:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}")
-        if r["first_error"]:
-            print(f"       first error: {r['first_error'][:200]}")
-    print(f"ours/bare throughput: {results['ours']['rps'] / results['bare']['rps']:.2f}")
+    servers = {"ours": start_ours(), "bare": start_bare()}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    try:
+        # Alternate the servers so a noisy neighbour on a shared machine hits both alike.
+        for _ in range(args.rounds):
+            for name, (_, url, headers) in servers.items():
+                runs[name].append(asyncio.run(load(url, headers, args.clients, args.seconds)))
+    finally:
+        for process, _, _ in servers.values():
+            stop(process)
+    print(f"{args.clients} concurrent SDK clients, {args.rounds} x {args.seconds:g} s each, tools/call + tools/list")
+    print(f"{'server':<6} {'requests':>9} {'errors':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   (medians)")
+    medians = {}
+    for name, results in runs.items():
+        medians[name] = {key: statistics.median(r[key] for r in results) for key in ("rps", "p50_ms", "p99_ms")}
+        requests, errors = sum(r["requests"] for r in results), sum(r["errors"] for r in results)
+        m = medians[name]
+        print(f"{name:<6} {requests:>9} {errors:>7} {m['rps']:>8.0f} {m['p50_ms']:>8.1f} {m['p99_ms']:>8.1f}")
+        first_error = next((r["first_error"] for r in results if r["first_error"]), "")
+        if first_error:
+            print(f"       first error: {first_error[:200]}")
+    print(f"ours/bare throughput: {medians['ours']['rps'] / medians['bare']['rps']:.2f}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,12 @@ from oauth.authentication import AuthError, unauthorized_response
 logger = logging.getLogger(__name__)
 
 TOOLSETS = ("standard",)
+# What the endpoint answers (docs/mcp-server.md quotes these; a test keeps them in step).
+INVALID_HOST = "Invalid Host header"
+ORIGIN_NOT_ALLOWED = "Origin not allowed"
+ORIGIN_HINT = "Add it to CODER_MCP_ALLOWED_ORIGINS."
+INVALID_TOOLSET = "Invalid toolset: {}"
+NOT_RUNNING = "The MCP server is not running."
 _SESSION_HEADER = MCP_SESSION_ID_HEADER.lower().encode()
 
 
@@ -80,12 +86,10 @@ class MCPEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         host = header(scope, b"host")
         if not host_allowed(host):
-            await send_json(send, 400, {"message": "Invalid Host header"})
+            await send_json(send, 400, {"message": INVALID_HOST})
             return
         if not origin_allowed(header(scope, b"origin"), host):
-            await send_json(
-                send, 403, {"message": "Origin not allowed", "detail": "Add it to CODER_MCP_ALLOWED_ORIGINS."}
-            )
+            await send_json(send, 403, {"message": ORIGIN_NOT_ALLOWED, "detail": ORIGIN_HINT})
             return
         user_id = None
         if self.authenticate:
@@ -102,12 +106,12 @@ class MCPEndpoint:
             return
         toolset = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("toolset", ["standard"])[-1]
         if toolset not in TOOLSETS:
-            await send_json(send, 400, {"message": f"Invalid toolset: {toolset}"})
+            await send_json(send, 400, {"message": INVALID_TOOLSET.format(toolset)})
             return
         try:
             manager = await self.managed.ensure_running()
         except RuntimeError as exc:
-            await send_json(send, 503, {"message": "The MCP server is not running.", "detail": str(exc)})
+            await send_json(send, 503, {"message": NOT_RUNNING, "detail": str(exc)})
             return
 
         session_id = header(scope, _SESSION_HEADER)
