@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint conformance
+.PHONY: run test lint conformance conformance-auth
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,8 @@ CONFORMANCE_VERSION := 0.2.0-alpha.12
 
 conformance: $(VENV)/.installed .tools/.installed-$(CONFORMANCE_VERSION)
 	$(PY) scripts/conformance.py
+
+# The suite's `authorization` command against our OAuth2 server; Chromium plays the person who
+# signs in and presses Allow (scripts/conformance_auth.py).
+conformance-auth: $(VENV)/.installed .tools/.installed-$(CONFORMANCE_VERSION)
+	$(PY) scripts/conformance_auth.py

@@ -4,3 +4,47 @@ import pytest
 @pytest.fixture
 def oauth2_on(enable_experiments):
     enable_experiments("oauth2", "mcp-server-http")
+
+
+@pytest.fixture
+def oauth_server(transactional_db, settings, enable_experiments):
+    """A real Daphne whose access URL is its own address, so the issuer, the resource and
+    every metadata URL are the ones a client really connects to. Yields the base URL.
+
+    Settings a test changes must be changed before this fixture starts (the server is a fork).
+    """
+    import functools
+
+    from daphne.testing import DaphneProcess
+    from django.db import connection
+
+    from oauth.oauth2.policy import MCP_PATH
+    from tests.conftest import _application, _use_test_database
+    from tests.helpers import free_port
+
+    enable_experiments("oauth2", "mcp-server-http")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings.CODER_ACCESS_URL = url
+    settings.CODER_MCP_URL = url + MCP_PATH
+    settings.CSRF_TRUSTED_ORIGINS = [url]
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "OIDC_ISS_ENDPOINT": url,
+        "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": url + MCP_PATH,
+    }
+    process = DaphneProcess(
+        "127.0.0.1",
+        _application,
+        setup=functools.partial(_use_test_database, connection.settings_dict["NAME"]),
+        port=port,
+    )
+    process.start()
+    if not process.ready.wait(timeout=30):
+        process.terminate()
+        pytest.fail("Daphne did not start within 30 s")
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.join(timeout=10)
