@@ -7,11 +7,18 @@ def oauth2_on(enable_experiments):
 
 
 @pytest.fixture
-def oauth_server(transactional_db, settings, enable_experiments):
+def mcp_auth_cache_seconds() -> int:
+    return 0
+
+
+@pytest.fixture
+def oauth_server(transactional_db, settings, enable_experiments, mcp_auth_cache_seconds):
     """A real Daphne whose access URL is its own address, so the issuer, the resource and
     every metadata URL are the ones a client really connects to. Yields the base URL.
 
     Settings a test changes must be changed before this fixture starts (the server is a fork).
+    The MCP endpoint's accepted-token cache is off unless a test parametrizes
+    ``mcp_auth_cache_seconds``, so "revoked, then the next call is refused" is observable at once.
     """
     import functools
 
@@ -23,6 +30,7 @@ def oauth_server(transactional_db, settings, enable_experiments):
     from tests.helpers import free_port
 
     enable_experiments("oauth2", "mcp-server-http")
+    settings.CODER_MCP_AUTH_CACHE_SECONDS = mcp_auth_cache_seconds
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings.CODER_ACCESS_URL = url

@@ -127,14 +127,16 @@ def client_metadata(callback: str, **fields) -> OAuthClientMetadata:
     )
 
 
-async def connect(mcp_url: str, provider: OAuthClientProvider, mode: str = "2026-07-28") -> list[str]:
-    """MCP through the provider: list tools, who am I."""
+async def connect(mcp_url: str, provider: OAuthClientProvider, mode: str = "2026-07-28") -> tuple[list[str], str]:
+    """MCP through the provider: the tool names, and the username ``coder_get_authenticated_user`` names."""
     async with (
         httpx2.AsyncClient(auth=provider, timeout=60) as http,
         Client(streamable_http_client(mcp_url, http_client=http), mode=mode) as client,
     ):
         tools = await client.list_tools()
-        return [tool.name for tool in tools.tools]
+        me = await client.call_tool("coder_get_authenticated_user", {})
+        assert not me.is_error, me.content[0].text
+        return [tool.name for tool in tools.tools], me.structured_content["username"]
 
 
 def bearer_post(mcp_url: str, access_token: str) -> httpx.Response:
@@ -174,14 +176,15 @@ def test_dynamic_client_connects_refreshes_and_is_cut_off(oauth_server, member):
             redirect_handler=person.redirect_handler,
             callback_handler=person.callback_handler,
         )
-        tool_names = async_to_sync(connect)(mcp_url, provider, "legacy")
+        tool_names, username = async_to_sync(connect)(mcp_url, provider, "legacy")
 
         # Registered itself, was shown as such, and the token acts as the person who consented.
         assert "registered itself; it is not verified by your administrator" in person.consent_text
         assert "a program on this computer" in person.consent_text
         application = get_application_model().objects.get(client_id=storage.client_info.client_id)
         assert application.registration_source == "dcr"
-        assert isinstance(tool_names, list)
+        assert "coder_get_authenticated_user" in tool_names
+        assert username == member.username
         assert MCPSession.objects.filter(user=member).exists()
         token = get_access_token_model().objects.get(user=member, application=application)
         assert token.resource == [mcp_url]
@@ -189,7 +192,7 @@ def test_dynamic_client_connects_refreshes_and_is_cut_off(oauth_server, member):
         # Refresh: the provider refreshes an expired token by itself and keeps working.
         first = storage.tokens
         provider.context.token_expiry_time = time.time() - 1
-        async_to_sync(connect)(mcp_url, provider)
+        assert async_to_sync(connect)(mcp_url, provider)[1] == member.username
         second = storage.tokens
         assert second.access_token != first.access_token
         assert second.refresh_token != first.refresh_token
@@ -216,7 +219,7 @@ def test_revocation_makes_the_next_call_401(oauth_server, member):
         provider = OAuthClientProvider(
             mcp_url, client_metadata(callback), storage, person.redirect_handler, person.callback_handler
         )
-        async_to_sync(connect)(mcp_url, provider)
+        assert async_to_sync(connect)(mcp_url, provider)[1] == member.username
     assert bearer_post(mcp_url, storage.tokens.access_token).status_code == 200
     revoked = httpx.post(
         oauth_server + "/oauth2/revoke",
@@ -224,6 +227,30 @@ def test_revocation_makes_the_next_call_401(oauth_server, member):
     )
     assert revoked.status_code == 200
     assert_challenge(bearer_post(mcp_url, storage.tokens.access_token), oauth_server)
+
+
+@pytest.mark.parametrize("mcp_auth_cache_seconds", [5])
+def test_with_the_endpoints_token_cache_revocation_lands_within_its_window(oauth_server, member):
+    """The MCP endpoint trusts an accepted token for CODER_MCP_AUTH_CACHE_SECONDS (default 5)."""
+    mcp_url = oauth_server + MCP_PATH
+    with callback_listener() as (callback, received, arrived):
+        person = BrowserUser(member.username, callback, received, arrived)
+        storage = MemoryStorage()
+        provider = OAuthClientProvider(
+            mcp_url, client_metadata(callback), storage, person.redirect_handler, person.callback_handler
+        )
+        async_to_sync(connect)(mcp_url, provider)
+    access_token = storage.tokens.access_token
+    assert bearer_post(mcp_url, access_token).status_code == 200
+    revoked = httpx.post(
+        oauth_server + "/oauth2/revoke", data={"token": access_token, "client_id": storage.client_info.client_id}
+    )
+    assert revoked.status_code == 200
+    deadline = time.monotonic() + 5 + 5
+    while (response := bearer_post(mcp_url, access_token)).status_code == 200:
+        assert time.monotonic() < deadline, "a revoked token was still accepted after the cache window"
+        time.sleep(0.2)
+    assert_challenge(response, oauth_server)
 
 
 def test_cimd_client_connects_without_registering(transactional_db, settings, member, request):
@@ -250,7 +277,7 @@ def test_cimd_client_connects_without_registering(transactional_db, settings, me
                 person.callback_handler,
                 client_metadata_url=CIMD_CLIENT_ID,
             )
-            async_to_sync(connect)(mcp_url, provider)
+            assert async_to_sync(connect)(mcp_url, provider)[1] == member.username
     assert storage.client_info.client_id == CIMD_CLIENT_ID
     assert "Metadata document client" in person.consent_text
     assert get_application_model().objects.get(client_id=CIMD_CLIENT_ID).registration_source == "cimd"
@@ -278,7 +305,7 @@ def test_pre_registered_confidential_client_connects(oauth_server, member):
             person.redirect_handler,
             person.callback_handler,
         )
-        async_to_sync(connect)(mcp_url, provider)
+        assert async_to_sync(connect)(mcp_url, provider)[1] == member.username
     assert "registered itself" not in person.consent_text
     assert "Operator client" in person.consent_text
     assert get_application_model().objects.count() == 1  # no registration happened
