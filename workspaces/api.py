@@ -296,6 +296,13 @@ def build_detail(request: Request, build_id: str) -> Response:
     return Response(build_json(selectors.build_get(actor=request.user, build_id=build_id)))
 
 
+@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+@api_view(["PATCH"])
+def build_cancel(request: Request, build_id: str) -> Response:
+    services.workspace_build_cancel(actor=request.user, build_id=build_id)
+    return Response({"message": "Job has been marked as canceled."})
+
+
 @extend_schema(parameters=[AFTER], responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def build_logs(request: Request, build_id: str) -> Response:

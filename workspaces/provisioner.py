@@ -50,6 +50,10 @@ class JobFailed(Exception):
     """The job cannot succeed; the message becomes the job's error."""
 
 
+class JobCanceled(Exception):
+    """Someone canceled the job while it ran."""
+
+
 def notify_job_queued() -> None:
     """Wake this process's idle workers (others notice on their next poll)."""
     _wakeup.set()
@@ -84,18 +88,22 @@ def job_claim(*, worker_id: str, job_id: uuid.UUID | None = None) -> Provisioner
 
 
 def _finish(job: ProvisionerJob, status: str, error: str = "") -> bool:
-    """Record the outcome unless the job was already finished (e.g. failed as stale)."""
-    return bool(
-        ProvisionerJob.objects.filter(id=job.id, status=Status.RUNNING).update(
-            status=status, error=error, completed_at=timezone.now()
-        )
-    )
+    """Record the outcome unless the job was already finished (e.g. failed as stale).
+
+    A job canceled while it ran ends ``canceled`` whatever its work came to.
+    """
+    now = timezone.now()
+    running = ProvisionerJob.objects.filter(id=job.id)
+    if running.filter(status=Status.CANCELING).update(status=Status.CANCELED, error=error, completed_at=now):
+        return True
+    return bool(running.filter(status=Status.RUNNING).update(status=status, error=error, completed_at=now))
 
 
 def jobs_fail_stale() -> int:
     """Fail running jobs whose worker stopped sending heartbeats (it died or was killed)."""
     cutoff = timezone.now() - timedelta(seconds=settings.CODER_PROVISIONER_STALE_AFTER)
-    stale = list(ProvisionerJob.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff))
+    active = (Status.RUNNING, Status.CANCELING)
+    stale = list(ProvisionerJob.objects.filter(status__in=active, heartbeat_at__lt=cutoff))
     for job in stale:
         message = f"The provisioner {job.worker_id or '?'} stopped reporting; the job was failed after a timeout."
         if _finish(job, Status.FAILED, message):
@@ -136,6 +144,9 @@ class _JobLog:
         self.job = job
         self.stage = ""
         self.beat_at = time.monotonic()
+        self.checked_at = 0.0
+        self.canceled = False
+        self.on_cancel: Callable[[], object] | None = None
 
     def __call__(self, output: str, *, level: str = "info", stage: str | None = None) -> None:
         if stage is not None:
@@ -148,6 +159,24 @@ class _JobLog:
             self.beat_at = time.monotonic()
             ProvisionerJob.objects.filter(id=self.job.id).update(heartbeat_at=timezone.now())
 
+    def tick(self) -> None:
+        """Called about once a second while the job waits on a process: heartbeat, and
+        notice a cancel request (``on_cancel`` then stops the work)."""
+        self.heartbeat()
+        if self.canceled or time.monotonic() - self.checked_at < 1:
+            return
+        self.checked_at = time.monotonic()
+        if ProvisionerJob.objects.filter(id=self.job.id, status=Status.CANCELING).exists():
+            self.canceled = True
+            if self.on_cancel is not None:
+                self.on_cancel()
+
+    def raise_if_canceled(self) -> None:
+        self.checked_at = 0.0
+        self.tick()
+        if self.canceled:
+            raise JobCanceled()
+
 
 def job_run(job: ProvisionerJob) -> None:
     """Run a claimed job to its end; every failure becomes the job's error, never an exception."""
@@ -158,6 +187,11 @@ def job_run(job: ProvisionerJob) -> None:
             _run_import(job, log)
         else:
             after = _run_build(job, log)
+    except JobCanceled:
+        log("Canceled", level="warn")
+        _finish(job, Status.CANCELED)
+        _after_build_failure(job)
+        return
     except JobFailed as exc:
         log(str(exc), level="error")
         _finish(job, Status.FAILED, str(exc))
@@ -235,15 +269,18 @@ def _run_build(job: ProvisionerJob, log: _JobLog) -> Callable[[], None] | None:
     laid = local.lay_in_home(directory=directory, archive=bytes(build.template_version.file.data), home=manifest.home)
     log(f"Home directory {directory}" + (f" created with {laid} template file(s)" if laid else ""), stage="Setting up")
     env = local.build_environment(build)
+    log.raise_if_canceled()
     if manifest.build_script:
         log("Running the build script", stage="Build script")
+        log.on_cancel = lambda: local.kill_workspace_processes(workspace.id)
         result = _run_script(
             local.LocalAgentConnection(root=directory, env=env, workspace_id=str(workspace.id)),
             manifest.build_script,
             timeout_s=manifest.startup_script_timeout,
             on_line=log,
-            tick=log.heartbeat,
+            tick=log.tick,
         )
+        log.raise_if_canceled()
         if result.exit_code != 0:
             raise JobFailed(f"The build script exited with code {result.exit_code}.")
     now = timezone.now()
@@ -308,8 +345,10 @@ def _run_script(connection, script: str, *, timeout_s: float, on_line: Callable,
         try:
             item = chunks.get(timeout=1)
         except queue.Empty:
-            if tick is not None:
-                tick()
+            item = None
+        if tick is not None:
+            tick()
+        if item is None:
             continue
         if item is done:
             break

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from oauth import roles
 from oauth.models import User
@@ -37,7 +38,7 @@ from workspaces.models import (
     WorkspaceBuild,
 )
 from workspaces.permissions import require_template_admin, require_workspace_action
-from workspaces.selectors import template_get, template_version_get, workspace_get
+from workspaces.selectors import build_get, template_get, template_version_get, workspace_get
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$")
 NAME_MAX = 32
@@ -421,3 +422,22 @@ def workspace_build_create(
     return _create_build(
         workspace=current, transition=transition, version=version, initiator=actor, parameters=parameters
     )
+
+
+@transaction.atomic
+def workspace_build_cancel(*, actor: User, build_id: str | uuid.UUID) -> WorkspaceBuild:
+    """Cancel a queued build at once, or ask its worker to stop a running one (``canceling``)."""
+    build = build_get(actor=actor, build_id=build_id)
+    require_workspace_action(actor, build.workspace)
+    now = timezone.now()
+    jobs = ProvisionerJob.objects.filter(id=build.job_id)
+    canceled = jobs.filter(status=ProvisionerJob.Status.PENDING).update(
+        status=ProvisionerJob.Status.CANCELED, canceled_at=now, completed_at=now
+    ) or jobs.filter(status=ProvisionerJob.Status.RUNNING).update(
+        status=ProvisionerJob.Status.CANCELING, canceled_at=now
+    )
+    if not canceled:
+        raise Conflict(
+            f"Build {build.build_number} is {build.job.status}; only pending or running builds can be canceled."
+        )
+    return build_get(actor=actor, build_id=build_id)

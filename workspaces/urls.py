@@ -24,5 +24,6 @@ urlpatterns = [
     path("api/v2/users/<str:user>/workspace/<str:name>", api.workspace_by_owner_and_name, name="api-workspace-by-name"),
     path("api/v2/workspacebuilds/<str:build_id>", api.build_detail, name="api-build"),
     path("api/v2/workspacebuilds/<str:build_id>/logs", api.build_logs, name="api-build-logs"),
+    path("api/v2/workspacebuilds/<str:build_id>/cancel", api.build_cancel, name="api-build-cancel"),
     path("api/v2/workspaceagents/<str:agent_id>/logs", api.agent_logs, name="api-agent-logs"),
 ]

@@ -207,3 +207,13 @@ def test_openapi_schema(member_api):
     assert response["content-type"] == "application/vnd.oai.openapi+json"
     paths = json.loads(response.content)["paths"]
     assert "/api/v2/workspaces/{workspace_id}/builds" in paths and "/api/v2/templateversions" in paths
+
+
+def test_cancel_a_build(member_api, starter, stranger):
+    workspace = create_workspace(member_api, starter).json()
+    build_id = workspace["latest_build"]["id"]
+    assert client_for(stranger).patch(f"/api/v2/workspacebuilds/{build_id}/cancel").status_code == 404
+    assert member_api.patch(f"/api/v2/workspacebuilds/{build_id}/cancel").status_code == 200
+    build = member_api.get(f"/api/v2/workspacebuilds/{build_id}").json()
+    assert build["status"] == "canceled" and build["job"]["status"] == "canceled"
+    assert member_api.patch(f"/api/v2/workspacebuilds/{build_id}/cancel").status_code == 409

@@ -6,7 +6,7 @@ import pytest
 
 from tests.workspaces.conftest import push_template, run_jobs
 from workspaces import provisioner, selectors
-from workspaces.errors import Conflict, InvalidInput
+from workspaces.errors import Conflict, InvalidInput, NotFound
 from workspaces.models import ProvisionerJob, WorkspaceAgent
 from workspaces.runtime import Edit, connection_for
 from workspaces.runtime.local import workspace_directory
@@ -184,3 +184,76 @@ def test_stale_running_job_is_failed(member, starter, settings):
     assert job.status == ProvisionerJob.Status.FAILED and "stopped reporting" in job.error
     assert selectors.workspace_get(actor=member, ref="stale").status == "failed"
     assert [line.level for line in job.logs.all()] == ["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_claim_each_job_once(owner):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from workspaces.manifest import archive_from_files
+    from workspaces.services import file_upload, template_version_create
+
+    upload = file_upload(actor=owner, data=archive_from_files({"template.toml": ""}))
+    jobs = {template_version_create(actor=owner, file_id=upload.id).job_id for _ in range(12)}
+
+    def claim_all(worker: str) -> list:
+        claimed = []
+        try:
+            while (job := provisioner.job_claim(worker_id=worker)) is not None:
+                claimed.append(job.id)
+        finally:
+            connection.close()
+        return claimed
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(claim_all, [f"w{i}" for i in range(4)]))
+    claimed = [job_id for result in results for job_id in result]
+    assert sorted(claimed) == sorted(jobs)  # every job claimed, none twice
+    assert set(ProvisionerJob.objects.values_list("status", flat=True)) == {"running"}
+
+
+def test_cancel_a_queued_build(member, starter, stranger):
+    from workspaces.services import workspace_build_cancel
+
+    workspace = workspace_create(actor=member, owner="me", template_id=starter.id, name="c")
+    with pytest.raises(NotFound):
+        workspace_build_cancel(actor=stranger, build_id=workspace.latest_build.id)
+    canceled = workspace_build_cancel(actor=member, build_id=workspace.latest_build.id)
+    assert canceled.job.status == "canceled" and canceled.status == "canceled"
+    assert run_jobs() == 0  # nothing left for a worker
+    with pytest.raises(Conflict, match="only pending or running builds"):
+        workspace_build_cancel(actor=member, build_id=workspace.latest_build.id)
+    restarted = build(member, workspace, "start")  # a canceled workspace can start again
+    assert restarted.status == "running"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_a_running_build_kills_its_script(owner, member):
+    import threading
+    import time
+
+    from workspaces.services import workspace_build_cancel
+
+    template = push_template(owner, "slow", 'build_script = "echo begin; sleep 60; echo never"')
+    workspace = workspace_create(actor=member, owner="me", template_id=template.id, name="slow")
+    worker = threading.Thread(target=run_jobs)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any(
+            line.output == "begin" for line in selectors.build_logs(actor=member, build_id=workspace.latest_build.id)
+        ):
+            assert time.monotonic() < deadline, "the build script never started"
+            time.sleep(0.05)
+        canceling = workspace_build_cancel(actor=member, build_id=workspace.latest_build.id)
+        assert canceling.status == "canceling"
+        started = time.monotonic()
+    finally:
+        worker.join(timeout=30)
+    assert time.monotonic() - started < 10
+    latest = selectors.workspace_get(actor=member, ref="slow").latest_build
+    assert latest.status == "canceled" and latest.job.completed_at is not None
+    outputs = [line.output for line in selectors.build_logs(actor=member, build_id=latest.id)]
+    assert "never" not in outputs and outputs[-1] == "Canceled"
