@@ -152,5 +152,6 @@ def test_external_provisionerd_process_builds(member, owner, workspaces_dir):
         assert selectors.workspace_get(actor=member, ref="ext").status == "running"
     finally:
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0 and "Provisioner daemon stopped." in output
+        stopped = wait_for_line(process, r"Provisioner daemon stopped", timeout=30)
+        process.wait(timeout=30)
+    assert process.returncode == 0 and stopped
