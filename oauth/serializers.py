@@ -12,7 +12,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def user_json(user: User) -> dict:
-    """Coder's ``codersdk.User``; ``member`` is implicit and, as in Coder, not listed."""
+    """Coder's ``codersdk.User`` (REST ``/users/me`` and MCP ``coder_get_authenticated_user``);
+    ``member`` is implicit and, as in Coder, not listed."""
     site_roles = sorted(roles.user_roles(user) - {roles.MEMBER})
     return {
         "id": user.pk,

@@ -7,6 +7,7 @@ ones), otherwise to the test's temporary directory, so test runs leave the tree 
 
 import os
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -27,12 +28,35 @@ def screenshots(tmp_path) -> Path:
 
 
 @pytest.fixture
-def experiments_on(enable_experiments) -> None:
-    """Before ``daphne_server`` forks, so the server has them too."""
+def deployment(enable_experiments, settings, tmp_path) -> None:
+    """Before ``daphne_server`` forks, so the server has the same settings."""
     enable_experiments("mcp-server-http", "oauth2")
+    settings.CODER_WORKSPACES_DIR = tmp_path / "workspaces"
 
 
-def test_token_lifecycle_in_the_browser(experiments_on, daphne_server, member, settings, screenshots, browser):
+@pytest.fixture
+def workspace(daphne_server, owner, member):
+    """A workspace the server's embedded provisioner builds while the test runs."""
+    from workspaces.runtime.local import kill_workspace_processes
+    from workspaces.services import template_ensure_starter, workspace_create
+
+    starter = template_ensure_starter()
+    created = workspace_create(actor=member, owner="me", name="dev", template_version_id=starter.active_version_id)
+    yield created
+    kill_workspace_processes(created.id)
+
+
+def wait_for_status(page, name: str, status: str, timeout_s: float = 60) -> None:
+    """Server-rendered: reload until the row shows ``status`` or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    badge = page.get_by_role("row").filter(has_text=name).locator(".badge")
+    while badge.inner_text() != status:
+        assert time.monotonic() < deadline, f"{name} still {badge.inner_text()!r} after {timeout_s} s"
+        page.wait_for_timeout(250)
+        page.reload()
+
+
+def test_token_lifecycle_in_the_browser(deployment, daphne_server, member, workspace, settings, screenshots, browser):
     mcp_url = settings.CODER_MCP_URL
     context = browser.new_context(viewport={"width": 1100, "height": 900}, base_url=daphne_server)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=daphne_server)
@@ -69,7 +93,8 @@ def test_token_lifecycle_in_the_browser(experiments_on, daphne_server, member, s
         assert raw not in page.content(), "the secret is shown once only"
         row = page.get_by_role("row").filter(has_text="browser-test")
         assert row.get_by_text("Active").is_visible()
-        assert row.get_by_text("seconds ago").or_(row.get_by_text("minute")).count() >= 1, "last used is shown"
+        last_used = row.locator("td").nth(3).inner_text()
+        assert last_used == "now" or last_used.endswith("ago"), f"last used is shown: {last_used!r}"
 
         page.set_viewport_size({"width": 390, "height": 844})
         assert row.get_by_role("link", name="Delete the token browser-test").is_visible(), "usable on a phone"
@@ -87,6 +112,7 @@ def test_token_lifecycle_in_the_browser(experiments_on, daphne_server, member, s
         assert gone.headers["WWW-Authenticate"].startswith('Bearer realm="coder", error="invalid_token"')
 
     page.goto("/")
+    wait_for_status(page, workspace.name, "Running")
     page.get_by_role("heading", name="Connect an AI assistant").wait_for()
     assert page.locator("#mcp-url").inner_text() == mcp_url
     assert page.get_by_text("The MCP server is off").count() == 0

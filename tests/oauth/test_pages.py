@@ -175,3 +175,21 @@ def test_home_says_when_the_mcp_experiment_is_off(member_client, enable_experime
     enable_experiments()
     page = member_client.get("/").content.decode()
     assert "The MCP server is off" in page and "--experiments mcp-server-http" in page
+
+
+@pytest.mark.django_db
+def test_home_lists_my_workspaces_with_status_and_not_others(member, stranger, owner, settings, tmp_path):
+    from workspaces.services import template_ensure_starter, workspace_create
+
+    settings.CODER_WORKSPACES_DIR = tmp_path / "workspaces"
+    starter = template_ensure_starter()
+    workspace_create(actor=member, owner="me", name="mine", template_version_id=starter.active_version_id)
+    workspace_create(actor=stranger, owner="me", name="theirs", template_version_id=starter.active_version_id)
+    client = Client()
+    client.force_login(member)
+    page = client.get("/").content.decode()
+    assert "<strong>mine</strong>" in page and '<span class="badge pending">Pending</span>' in page
+    assert "theirs" not in page and "#1 start" in page
+
+    client.force_login(owner)
+    assert "You have no workspaces yet" in client.get("/").content.decode(), "home shows the owner's own only"
