@@ -16,48 +16,13 @@ import re
 import secrets
 import subprocess
 import sys
-import tempfile
-import threading
-import time
-from pathlib import Path
 
 import httpx
-from conformance import free_port
+from conformance import ROOT, TOOLS_BIN, free_port, running_server
 from playwright.async_api import async_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS_BIN = ROOT / ".tools" / "node_modules" / ".bin"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 MCP_PATH = "/api/experimental/mcp/http"
-
-
-def start_server(port: int, password: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
-    env.update(
-        CODER_DATA_DIR=tempfile.mkdtemp(prefix="coder-conformance-auth-"),
-        CODER_ACCESS_URL=f"http://127.0.0.1:{port}",
-        CODER_EXPERIMENTS="oauth2,mcp-server-http",
-        CODER_FIRST_USER="admin",
-        CODER_FIRST_USER_PASSWORD=password,
-    )
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        line = server.stdout.readline()
-        if "Listening on" in line:
-            threading.Thread(target=server.stdout.read, daemon=True).start()  # keep the pipe drained
-            return server
-        if not line and server.poll() is not None:
-            raise SystemExit("the server exited before listening")
-    server.kill()
-    raise SystemExit("the server did not start within 90 s")
 
 
 async def approve(authorization_url: str, password: str) -> None:
@@ -82,8 +47,13 @@ def main() -> int:
     port, callback_port = free_port(), free_port()
     password = secrets.token_urlsafe(16)
     issuer = f"http://127.0.0.1:{port}"
-    server = start_server(port, password)
-    try:
+    with running_server(
+        port,
+        CODER_ACCESS_URL=issuer,
+        CODER_EXPERIMENTS="oauth2,mcp-server-http",
+        CODER_FIRST_USER="admin",
+        CODER_FIRST_USER_PASSWORD=password,
+    ):
         registration = httpx.post(
             f"{issuer}/oauth2/register",
             json={
@@ -116,12 +86,6 @@ def main() -> int:
             if re.match(rf"{re.escape(issuer)}/oauth2/authorize\?", line.strip()):
                 asyncio.run(approve(line.strip(), password))
         return suite.wait()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 if __name__ == "__main__":

@@ -42,6 +42,16 @@ def member_client(member) -> Client:
 
 
 @pytest.fixture
+def admin_client(owner) -> Client:
+    """The owner, signed in to the admin."""
+    owner.is_staff = owner.is_superuser = True
+    owner.save()
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
 def enable_experiments(settings):
     """Set the enabled experiments for one test: ``enable_experiments("oauth2")``."""
     from coderproject.experiments import parse

@@ -7,6 +7,9 @@ import subprocess
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,3 +78,18 @@ def read_output(process: subprocess.Popen) -> str:
         rest = "".join(watcher.lines[watcher.cursor :])
         watcher.cursor = len(watcher.lines)
     return rest
+
+
+@contextmanager
+def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on a free loopback port, in a thread, for what a test stands in for
+    outside the machine (a client's callback listener, a remote document); yields its origin."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

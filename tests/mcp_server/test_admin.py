@@ -1,7 +1,6 @@
 """Operators see MCP sessions in the admin and can end them; members cannot."""
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from mcp_server.models import MCPSession
@@ -19,15 +18,6 @@ def open_record(user, session_id: str) -> MCPSession:
         client_version="1.2",
         protocol_version="2025-11-25",
     )
-
-
-@pytest.fixture
-def admin_client(owner) -> Client:
-    owner.is_staff = owner.is_superuser = True
-    owner.save()
-    client = Client()
-    client.force_login(owner)
-    return client
 
 
 def test_operator_lists_and_ends_sessions(admin_client, member):

@@ -7,10 +7,9 @@ Everything after the fetch (our rules, DOT's upsert, the flow) is the real code.
 """
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,6 +17,7 @@ from django.conf import settings
 from oauth2_provider.cimd import CIMDError
 
 from oauth.oauth2.cimd import MetadataFetcher
+from tests.helpers import serve_http
 
 
 class LoopbackDocumentFetcher(MetadataFetcher):
@@ -45,15 +45,8 @@ def document_server(documents: dict[str, dict]) -> Iterator[str]:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_http(Handler) as origin:
+        yield origin
 
 
 def use_loopback_documents(settings, origin: str) -> None:

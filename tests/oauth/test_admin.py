@@ -1,18 +1,8 @@
 """The admin shows tokens masked and never finds one by its secret."""
 
 import pytest
-from django.test import Client
 
 from oauth.services import api_key_create
-
-
-@pytest.fixture
-def admin_client(owner) -> Client:
-    owner.is_staff = owner.is_superuser = True
-    owner.save()
-    client = Client()
-    client.force_login(owner)
-    return client
 
 
 @pytest.mark.django_db

@@ -4,7 +4,7 @@ the MCP URL, against a real Daphne; a real headless Chromium signs in and presse
 import contextlib
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -21,6 +21,7 @@ from playwright.async_api import async_playwright
 from mcp_server.models import MCPSession
 from oauth.oauth2.policy import MCP_PATH
 from tests.conftest import PASSWORD
+from tests.helpers import serve_http
 from tests.oauth.cimd_documents import document_server, use_loopback_documents
 from tests.oauth.oauth2_helpers import make_application
 
@@ -52,7 +53,7 @@ class MemoryStorage:
 
 @contextlib.contextmanager
 def callback_listener():
-    """The client's loopback redirect listener (what VS Code runs): records the one callback."""
+    """The client's loopback redirect listener (what VS Code runs): records the callback."""
     received: list[str] = []
     arrived = threading.Event()
 
@@ -69,15 +70,8 @@ def callback_listener():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/callback", received, arrived
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_http(Handler) as origin:
+        yield f"{origin}/callback", received, arrived
 
 
 class BrowserUser:
@@ -164,6 +158,26 @@ def assert_challenge(response: httpx.Response, server: str) -> None:
     assert 'scope="mcp"' in challenge
 
 
+def connect_dynamic_client(mcp_url: str, user) -> MemoryStorage:
+    """A fresh self-registering client, connected through the browser as ``user``; its storage."""
+    with callback_listener() as (callback, received, arrived):
+        person = BrowserUser(user.username, callback, received, arrived)
+        storage = MemoryStorage()
+        provider = OAuthClientProvider(
+            mcp_url, client_metadata(callback), storage, person.redirect_handler, person.callback_handler
+        )
+        assert async_to_sync(connect)(mcp_url, provider)[1] == user.username
+    return storage
+
+
+def revoke(server: str, storage: MemoryStorage) -> None:
+    response = httpx.post(
+        server + "/oauth2/revoke",
+        data={"token": storage.tokens.access_token, "client_id": storage.client_info.client_id},
+    )
+    assert response.status_code == 200
+
+
 def test_dynamic_client_connects_refreshes_and_is_cut_off(oauth_server, member):
     mcp_url = oauth_server + MCP_PATH
     with callback_listener() as (callback, received, arrived):
@@ -213,19 +227,9 @@ def test_dynamic_client_connects_refreshes_and_is_cut_off(oauth_server, member):
 
 def test_revocation_makes_the_next_call_401(oauth_server, member):
     mcp_url = oauth_server + MCP_PATH
-    with callback_listener() as (callback, received, arrived):
-        person = BrowserUser(member.username, callback, received, arrived)
-        storage = MemoryStorage()
-        provider = OAuthClientProvider(
-            mcp_url, client_metadata(callback), storage, person.redirect_handler, person.callback_handler
-        )
-        assert async_to_sync(connect)(mcp_url, provider)[1] == member.username
+    storage = connect_dynamic_client(mcp_url, member)
     assert bearer_post(mcp_url, storage.tokens.access_token).status_code == 200
-    revoked = httpx.post(
-        oauth_server + "/oauth2/revoke",
-        data={"token": storage.tokens.access_token, "client_id": storage.client_info.client_id},
-    )
-    assert revoked.status_code == 200
+    revoke(oauth_server, storage)
     assert_challenge(bearer_post(mcp_url, storage.tokens.access_token), oauth_server)
 
 
@@ -233,19 +237,10 @@ def test_revocation_makes_the_next_call_401(oauth_server, member):
 def test_with_the_endpoints_token_cache_revocation_lands_within_its_window(oauth_server, member):
     """The MCP endpoint trusts an accepted token for CODER_MCP_AUTH_CACHE_SECONDS (default 5)."""
     mcp_url = oauth_server + MCP_PATH
-    with callback_listener() as (callback, received, arrived):
-        person = BrowserUser(member.username, callback, received, arrived)
-        storage = MemoryStorage()
-        provider = OAuthClientProvider(
-            mcp_url, client_metadata(callback), storage, person.redirect_handler, person.callback_handler
-        )
-        async_to_sync(connect)(mcp_url, provider)
+    storage = connect_dynamic_client(mcp_url, member)
     access_token = storage.tokens.access_token
     assert bearer_post(mcp_url, access_token).status_code == 200
-    revoked = httpx.post(
-        oauth_server + "/oauth2/revoke", data={"token": access_token, "client_id": storage.client_info.client_id}
-    )
-    assert revoked.status_code == 200
+    revoke(oauth_server, storage)
     deadline = time.monotonic() + 5 + 5
     while (response := bearer_post(mcp_url, access_token)).status_code == 200:
         assert time.monotonic() < deadline, "a revoked token was still accepted after the cache window"

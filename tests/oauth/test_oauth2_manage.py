@@ -19,15 +19,6 @@ def connect(client: Client, application) -> dict:
     return exchange(client, code, verifier, application.client_id).json()
 
 
-@pytest.fixture
-def admin_client(owner) -> Client:
-    owner.is_staff = owner.is_superuser = True
-    owner.save()
-    client = Client()
-    client.force_login(owner)
-    return client
-
-
 def test_member_sees_and_revokes_an_authorized_app(member_client, member, db):
     application, _ = make_application()
     tokens = connect(member_client, application)

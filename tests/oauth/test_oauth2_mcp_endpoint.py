@@ -9,16 +9,10 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from oauth.oauth2.policy import MCP_PATH
+from tests.mcp_server.test_transport import INITIALIZE
 from tests.oauth.oauth2_helpers import exchange, get_code, make_application, pkce_pair, register
 
 pytestmark = pytest.mark.slow
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
 
 
 def initialize(server: str, token: str) -> httpx.Response:
