@@ -31,13 +31,14 @@ def test_filter_rewrites_the_formatted_message():
 
 @pytest.mark.slow
 def test_the_server_logs_no_query_string_token(tmp_path):
-    """The real server at DEBUG level, refusing a token sent in the query string: the
-    refusal is logged, the token is not."""
+    """The real server at DEBUG level with its access log, refusing a token sent in the
+    query string: the request and the refusal are logged, the token is not."""
     port = free_port()
     env = clean_env(
         CODER_DATA_DIR=str(tmp_path),
         CODER_ACCESS_URL=f"http://127.0.0.1:{port}",
         CODER_LOG_LEVEL="DEBUG",
+        CODER_ACCESS_LOG="true",
         PYTHONUNBUFFERED="1",
     )
     process = subprocess.Popen(
@@ -54,13 +55,16 @@ def test_the_server_logs_no_query_string_token(tmp_path):
         for param in ("coder_session_token", "access_token"):
             response = httpx.get(f"{base}/api/v2/users/me", params={param: SECRET_LOOKING}, timeout=10)
             assert response.status_code == 401
-        logging_line = wait_for_line(process, r"Unauthorized: /api/v2/users/me")
+        # one access-log line per request, each after its refusal was logged
+        logged = wait_for_line(process, r"GET /api/v2/users/me 401") + wait_for_line(
+            process, r"GET /api/v2/users/me 401"
+        )
         process.terminate()
         rest, _ = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    everything = output + logging_line + rest
+    everything = output + logged + rest
     assert "Unauthorized: /api/v2/users/me" in everything
     assert "S3cr3t" not in everything
