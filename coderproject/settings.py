@@ -311,6 +311,8 @@ CODER_MCP_SESSION_TOUCH_INTERVAL = env_duration("CODER_MCP_SESSION_TOUCH_INTERVA
 # An accepted token is trusted this long without a database lookup (0 = look up every request);
 # a revoked token or suspended user is refused at most this much later on the MCP endpoint.
 CODER_MCP_AUTH_CACHE_SECONDS = env_int("CODER_MCP_AUTH_CACHE_SECONDS", 5, minimum=0)
+# Threads running the MCP tools' database work (each holds one database connection).
+CODER_MCP_ORM_THREADS = env_int("CODER_MCP_ORM_THREADS", 16, minimum=1)
 # The conformance suite's fixture server, without credentials: development only (check coder.E003).
 CODER_MCP_CONFORMANCE_FIXTURE = env_bool("CODER_MCP_CONFORMANCE_FIXTURE", False)
 
