@@ -108,7 +108,30 @@ def jobs_fail_stale() -> int:
         message = f"The provisioner {job.worker_id or '?'} stopped reporting; the job was failed after a timeout."
         if _finish(job, Status.FAILED, message):
             ProvisionerJobLog.objects.create(job=job, level="error", stage="Cleaning up", output=message)
-    return len(stale)
+    return len(stale) + _agents_fail_stale()
+
+
+def _agents_fail_stale() -> int:
+    """Agents still ``starting`` well past their startup timeout lost their worker: start_error."""
+    now = timezone.now()
+    starting = WorkspaceAgent.objects.filter(lifecycle_state=Lifecycle.STARTING).select_related(
+        "build__template_version"
+    )
+    failed = 0
+    for agent in starting:
+        timeout = Manifest.from_json(agent.build.template_version.manifest).startup_script_timeout
+        if agent.started_at and agent.started_at < now - timedelta(
+            seconds=timeout + settings.CODER_PROVISIONER_STALE_AFTER
+        ):
+            updated = WorkspaceAgent.objects.filter(id=agent.id, lifecycle_state=Lifecycle.STARTING).update(
+                lifecycle_state=Lifecycle.START_ERROR
+            )
+            if updated:
+                failed += 1
+                WorkspaceAgentLog.objects.create(
+                    agent=agent, level="error", output="The startup script stopped reporting; it was given up on."
+                )
+    return failed
 
 
 def job_wait_finished(*, job_id: uuid.UUID, timeout_s: float) -> ProvisionerJob:
@@ -306,12 +329,18 @@ def _run_startup_script(agent: WorkspaceAgent, connection, manifest: Manifest) -
     def on_line(line: str, level: str = "info", **_: object) -> None:
         WorkspaceAgentLog.objects.create(agent=agent, output=line, level=level)
 
-    result = _run_script(
-        connection, manifest.startup_script, timeout_s=manifest.startup_script_timeout, on_line=on_line
-    )
-    ok = result.exit_code == 0
-    if not ok:
-        on_line(f"The startup script exited with code {result.exit_code}.", level="error")
+    try:
+        result = _run_script(
+            connection, manifest.startup_script, timeout_s=manifest.startup_script_timeout, on_line=on_line
+        )
+    except Exception as exc:
+        logger.exception("startup script of agent %s", agent.id)
+        on_line(f"The startup script could not run: {exc}", level="error")
+        ok = False
+    else:
+        ok = result.exit_code == 0
+        if not ok:
+            on_line(f"The startup script exited with code {result.exit_code}.", level="error")
     WorkspaceAgent.objects.filter(id=agent.id, lifecycle_state=Lifecycle.STARTING).update(
         lifecycle_state=Lifecycle.READY if ok else Lifecycle.START_ERROR, ready_at=timezone.now()
     )

@@ -257,3 +257,21 @@ def test_cancel_a_running_build_kills_its_script(owner, member):
     assert latest.status == "canceled" and latest.job.completed_at is not None
     outputs = [line.output for line in selectors.build_logs(actor=member, build_id=latest.id)]
     assert "never" not in outputs and outputs[-1] == "Canceled"
+
+
+def test_agent_whose_startup_never_reported_is_given_up_on(member, starter, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    workspace = workspace_create(actor=member, owner="me", template_id=starter.id, name="lost")
+    provisioner.job_claim(worker_id="test")  # a worker took the build ...
+    agent = WorkspaceAgent.objects.create(  # ... connected the agent, and died in the startup script
+        build=workspace.latest_build, status="connected", lifecycle_state="starting", started_at=timezone.now()
+    )
+    assert provisioner.jobs_fail_stale() == 0
+    WorkspaceAgent.objects.filter(id=agent.id).update(started_at=timezone.now() - timedelta(hours=2))
+    assert provisioner.jobs_fail_stale() == 1  # the agent (the job still has a fresh heartbeat)
+    agent.refresh_from_db()
+    assert agent.lifecycle_state == "start_error"
+    assert [line.output for line in agent.logs.all()] == ["The startup script stopped reporting; it was given up on."]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workspaces.errors import InvalidInput, NotFound
+from workspaces.errors import Conflict, InvalidInput, NotFound
 from workspaces.runtime import MAX_READ_BYTES, TIMEOUT_NOTE, Edit
 from workspaces.runtime.local import LocalAgentConnection, kill_workspace_processes
 
@@ -195,3 +195,9 @@ def test_symlinks_that_escape_are_refused(conn, tmp_path):
     inside.symlink_to(conn.root / "target.txt")
     run(conn.write("inside-link", b"ok"))
     assert (conn.root / "target.txt").read_bytes() == b"ok"
+
+
+def test_commands_in_a_removed_workspace_are_a_conflict(conn):
+    conn.root.rmdir()
+    with pytest.raises(Conflict, match="is gone"):
+        run(conn.exec("true", timeout_s=5))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from workspaces.errors import InvalidInput, NotFound
+from workspaces.errors import Conflict, InvalidInput, NotFound
 from workspaces.manifest import Manifest
 from workspaces.models import WorkspaceBuild
 from workspaces.runtime import (
@@ -201,6 +201,8 @@ class LocalAgentConnection(AgentConnection):
             raise InvalidInput("The command contains a NUL byte.", field="command")
         if timeout_s <= 0:
             raise InvalidInput("The timeout must be positive.", field="timeout_ms")
+        if not self.root.is_dir():
+            raise Conflict(f"The workspace directory {self.root} is gone; start the workspace again.")
         if background:
             return self._exec_background(command)
         process = subprocess.Popen(
