@@ -5,7 +5,7 @@ Members see and act on their own workspaces; ``owner`` on all; ``auditor`` reads
 to create a workspace). A workspace the caller may not see does not exist for them (404).
 """
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from oauth import roles
 from oauth.models import User
@@ -32,3 +32,9 @@ def require_workspace_action(actor: User, workspace: Workspace) -> None:
 def require_template_admin(actor: User) -> None:
     if not roles.has_role(actor, roles.TEMPLATE_ADMIN):
         raise Forbidden("Managing templates needs the template-admin or owner role.")
+
+
+def first_site_owner() -> User | None:
+    """Whom deployment-level chores (the starter template, commands) act as by default."""
+    owners = User.objects.filter(Q(is_superuser=True) | Q(groups__name=roles.OWNER), is_active=True)
+    return owners.order_by("id").first()

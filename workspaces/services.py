@@ -37,7 +37,7 @@ from workspaces.models import (
     Workspace,
     WorkspaceBuild,
 )
-from workspaces.permissions import require_template_admin, require_workspace_action
+from workspaces.permissions import first_site_owner, require_template_admin, require_workspace_action
 from workspaces.selectors import build_get, template_get, template_version_get, workspace_get
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$")
@@ -243,9 +243,7 @@ def template_ensure_starter() -> Template | None:
     """
     if Template.objects.exists():
         return None
-    actor = (
-        User.objects.filter(Q(is_superuser=True) | Q(groups__name=roles.OWNER), is_active=True).order_by("id").first()
-    )
+    actor = first_site_owner()
     if actor is None:
         return None
     template, _, _ = template_push(

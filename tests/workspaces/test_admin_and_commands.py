@@ -9,26 +9,12 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import Client
 
-from oauth.models import User
 from tests.helpers import ROOT, clean_env, wait_for_line
 from tests.workspaces.conftest import run_jobs
 from workspaces import provisioner, selectors
 from workspaces.models import ProvisionerJob, Template
 from workspaces.services import workspace_create
-
-
-@pytest.fixture
-def superuser(db):
-    return User.objects.create_superuser("root", "root@example.com", "pw-for-root-123")
-
-
-@pytest.fixture
-def admin_client(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
 
 
 def test_every_model_has_an_admin_page(admin_client, member, starter):
@@ -72,7 +58,7 @@ def test_admin_actions_stop_and_start(admin_client, member, starter):
     assert selectors.workspace_list_for_user(actor=member).count == 0
 
 
-def test_templates_push_list_and_workspaces_list(superuser, member, tmp_path):
+def test_templates_push_list_and_workspaces_list(owner, member, tmp_path):
     directory = tmp_path / "tpl"
     (directory / "home").mkdir(parents=True)
     (directory / "template.toml").write_text('display_name = "Pushed"\nstartup_script = "echo up"\n')
@@ -99,7 +85,7 @@ def test_templates_push_list_and_workspaces_list(superuser, member, tmp_path):
     assert lines[0].split() == ["NAME", "DISPLAY", "NAME", "ACTIVE", "VERSION", "USERS"]
     assert lines[1].split()[:2] == ["pushed", "Pushed"]
 
-    workspace_create(actor=superuser, owner="mike", template_id=template.id, name="box")
+    workspace_create(actor=owner, owner="mike", template_id=template.id, name="box")
     run_jobs()
     workspaces = io.StringIO()
     call_command("workspaces", "list", stdout=workspaces)

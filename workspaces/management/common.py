@@ -3,12 +3,12 @@
 from django.core.management.base import CommandError, OutputWrapper
 
 from oauth.models import User
+from workspaces.permissions import first_site_owner
 
 
 def command_actor(username: str | None) -> User:
-    """The user a command acts as: the named one, or the first active superuser."""
-    users = User.objects.filter(is_active=True)
-    user = users.filter(username=username).first() if username else users.filter(is_superuser=True).first()
+    """The user a command acts as: the named one, or the deployment's first owner."""
+    user = User.objects.filter(is_active=True, username=username).first() if username else first_site_owner()
     if user is None:
         raise CommandError(f"No active user {username!r}." if username else "No owner yet: run `manage.py server`.")
     return user
