@@ -18,12 +18,13 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from mcp.server.auth.middleware.bearer_auth import authorization_context
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.types import Message, Receive, Scope, Send
 
 from coderproject import experiments
-from mcp_server import auth, services
+from mcp_server import auth, selectors, services
 from mcp_server.db import run_orm
 from mcp_server.lifecycle import ManagedServer
 from oauth.authentication import AuthError, unauthorized_response
@@ -118,11 +119,26 @@ class MCPEndpoint:
         if session_id is None:
             await self._open_session(manager, scope, receive, send, user_id=user_id)
             return
+        if not manager.is_live(session_id) and self.authenticate:
+            await self._restore(manager, scope, session_id, user_id=user_id)
         if manager.is_live(session_id) and not await self._touch(session_id):
             await manager.end_session(session_id)  # an operator ended it: the SDK now answers 404
         await manager.handle_request(scope, receive, send)
         if not manager.is_live(session_id):
             self._last_touch.pop(session_id, None)
+
+    async def _restore(self, manager, scope: Scope, session_id: str, *, user_id: int | None) -> None:
+        """Take over an open session of this user that another worker process started."""
+        record = await run_orm(selectors.mcp_session_open_for_user, session_id=session_id, user_id=user_id)
+        if record is None:
+            return  # unknown, ended or someone else's: the SDK answers 404
+        await manager.restore_session(
+            session_id,
+            authorization_context(scope["user"]),
+            protocol_version=record.protocol_version,
+            client_info={"name": record.client_name, "version": record.client_version},
+            client_capabilities=record.client_capabilities,
+        )
 
     async def _touch(self, session_id: str) -> bool:
         """Refresh the record at most once per interval; False if the record was ended."""
@@ -185,7 +201,7 @@ async def _buffer_body(receive: Receive) -> tuple[bytes, Callable[[], Awaitable[
     return body, replay
 
 
-def _initialize_params(body: bytes) -> dict[str, str] | None:
+def _initialize_params(body: bytes) -> dict[str, Any] | None:
     """Client name/version and protocol version of an ``initialize`` request, else None."""
     try:
         message = json.loads(body)
@@ -195,10 +211,12 @@ def _initialize_params(body: bytes) -> dict[str, str] | None:
         return None
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
     client = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {}
+    capabilities = params.get("capabilities")
     return {
         "client_name": str(client.get("name", "")),
         "client_version": str(client.get("version", "")),
         "protocol_version": str(params.get("protocolVersion", "")),
+        "client_capabilities": capabilities if isinstance(capabilities, dict) else {},
     }
 
 

@@ -14,10 +14,16 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+import anyio
+from anyio.abc import TaskStatus
 from django.conf import settings
+from mcp.server.auth.middleware.bearer_auth import AuthorizationContext
+from mcp.server.connection import Connection
 from mcp.server.mcpserver import MCPServer
+from mcp.server.runner import serve_connection
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 
 from mcp_server import services
 from mcp_server.db import run_orm
@@ -40,6 +46,56 @@ class RecordingSessionManager(StreamableHTTPSessionManager):
 
     def is_live(self, session_id: str) -> bool:
         return session_id in self._server_instances
+
+    async def restore_session(
+        self,
+        session_id: str,
+        owner: AuthorizationContext | None,
+        *,
+        protocol_version: str,
+        client_info: dict,
+        client_capabilities: dict,
+    ) -> None:
+        """Serve a session another process opened, from its record: born initialized.
+
+        The counterpart of the SDK's ``_admit_session`` + ``_serve_opening_request``
+        (pinned ``mcp`` version) minus the handshake, which happened elsewhere.
+        """
+        async with self._session_creation_lock:
+            if session_id in self._server_instances:
+                return
+            transport = StreamableHTTPServerTransport(
+                mcp_session_id=session_id,
+                is_json_response_enabled=self.json_response,
+                event_store=self.event_store,
+                security_settings=self.security_settings,
+                retry_interval=self.retry_interval,
+                idle_timeout=self.session_idle_timeout,
+            )
+            if owner is not None:
+                self._session_owners[session_id] = owner
+            self._server_instances[session_id] = transport
+
+        async def run_server(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+            async with transport.connect() as (read_stream, write_stream):
+                task_status.started()
+                try:
+                    dispatcher = JSONRPCDispatcher(read_stream, write_stream, inline_methods=frozenset({"initialize"}))
+                    connection = Connection.from_envelope(
+                        protocol_version, client_info, client_capabilities, outbound=dispatcher
+                    )
+                    connection.session_id = session_id
+                    with transport.idle_scope or anyio.CancelScope():
+                        await serve_connection(
+                            self.app, dispatcher, connection=connection, lifespan_state=self._lifespan_state
+                        )
+                except Exception:
+                    logger.exception("Restored session %s crashed", session_id)
+                finally:
+                    await self._discard_session(session_id, transport)
+
+        await self._task_group.start(run_server)
+        logger.info("Restored session %s from its record", session_id)
 
     async def end_session(self, session_id: str) -> None:
         """Drop a live session now (an operator ended it); its id then answers 404."""

@@ -7,7 +7,9 @@ class MCPSession(models.Model):
 
     The live session is held in memory by the SDK's session manager; this row is its
     visible shadow. Ending the row (admin action) makes the server drop the live session
-    at its next request, which then answers 404 like any unknown session.
+    at its next request, which then answers 404 like any unknown session. A worker process
+    that gets a request for an open session it does not hold restores it from this row
+    (``server --workers N`` spreads one client's connections over several processes).
     """
 
     id = models.CharField(primary_key=True, max_length=64, help_text="The Mcp-Session-Id header value.")
@@ -17,6 +19,9 @@ class MCPSession(models.Model):
     client_name = models.CharField(max_length=200, blank=True)
     client_version = models.CharField(max_length=100, blank=True)
     protocol_version = models.CharField(max_length=20, blank=True)
+    client_capabilities = models.JSONField(
+        default=dict, blank=True, help_text="As declared at initialize; lets another worker restore the session."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -13,7 +13,13 @@ END_SERVER = "closed"  # client DELETE, idle timeout or crash
 
 
 def mcp_session_open(
-    *, session_id: str, user_id: int | None, client_name: str, client_version: str, protocol_version: str
+    *,
+    session_id: str,
+    user_id: int | None,
+    client_name: str,
+    client_version: str,
+    protocol_version: str,
+    client_capabilities: dict | None = None,
 ) -> MCPSession:
     now = timezone.now()
     return MCPSession.objects.create(
@@ -22,6 +28,7 @@ def mcp_session_open(
         client_name=client_name[:200],
         client_version=client_version[:100],
         protocol_version=protocol_version[:20],
+        client_capabilities=client_capabilities or {},
         last_seen_at=now,
     )
 

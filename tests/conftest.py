@@ -1,5 +1,6 @@
 """The cast every test shares (an owner, a member, a stranger) and a real Daphne server."""
 
+import contextlib
 import functools
 
 import pytest
@@ -84,18 +85,11 @@ def _start_provisioners() -> None:
     start_embedded_provisioners()
 
 
-@pytest.fixture
-def daphne_server(transactional_db, settings):
-    """A real Daphne serving the whole ASGI application on a free loopback port.
-
-    Yields the base URL. The server is a forked process using the test database, so data
-    made in the test (committed: ``transactional_db``) is visible to it.
-    """
+@contextlib.contextmanager
+def running_daphne(test_db_name: str):
+    """A forked Daphne serving the whole ASGI application on the test database; yields its URL."""
     from daphne.testing import DaphneProcess
-    from django.db import connection
 
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    test_db_name = connection.settings_dict["NAME"]
     process = DaphneProcess("127.0.0.1", _application, setup=functools.partial(_use_test_database, test_db_name))
     process.start()
     if not process.ready.wait(timeout=30):
@@ -109,6 +103,29 @@ def daphne_server(transactional_db, settings):
     finally:
         process.terminate()
         process.join(timeout=10)
+
+
+@pytest.fixture
+def daphne_server(transactional_db, settings):
+    """A real Daphne serving the whole ASGI application on a free loopback port.
+
+    Yields the base URL. The server is a forked process using the test database, so data
+    made in the test (committed: ``transactional_db``) is visible to it.
+    """
+    from django.db import connection
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    with running_daphne(connection.settings_dict["NAME"]) as url:
+        yield url
+
+
+@pytest.fixture
+def second_daphne_server(daphne_server):
+    """Another Daphne process on the same database: a second worker of one deployment."""
+    from django.db import connection
+
+    with running_daphne(connection.settings_dict["NAME"]) as url:
+        yield url
 
 
 # ---------------------------------------------------------------------------

@@ -184,3 +184,27 @@ def test_orm_calls_run_in_parallel_not_on_one_thread():
 
     first, second = async_to_sync(both)()
     assert first != second
+
+
+def test_another_worker_restores_an_open_session(
+    touch_every_request, member_headers, stranger_headers, mcp_url, second_daphne_server
+):
+    """``server --workers N``: a client's next connection may land on another process."""
+    session_id = open_session(mcp_url, **member_headers)
+    other_worker = second_daphne_server + MCP_PATH
+    assert ping(other_worker, session_id, **stranger_headers).status_code == 404, "only its user restores it"
+    assert ping(other_worker, session_id, **member_headers).status_code == 200
+    tools = httpx.post(
+        other_worker,
+        json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
+        headers={**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"},
+    )
+    assert tools.status_code == 200 and "coder_workspace_bash" in tools.text
+    headers = {**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    assert httpx.delete(other_worker, headers=headers).status_code == 200
+    deadline = time.monotonic() + 10
+    while MCPSession.objects.get(id=session_id).ended_at is None:
+        assert time.monotonic() < deadline, "the DELETE on the other worker did not end the record"
+        time.sleep(0.05)
+    # The first worker still holds it in memory; its next look at the record ends it there too.
+    assert ping(mcp_url, session_id, **member_headers).status_code == 404
