@@ -305,3 +305,30 @@ def test_pre_registered_confidential_client_connects(oauth_server, member):
     assert "Operator client" in person.consent_text
     assert get_application_model().objects.count() == 1  # no registration happened
     assert get_access_token_model().objects.get(user=member).application == application
+
+
+def test_user_revokes_the_app_on_the_settings_page(oauth_server, member):
+    mcp_url = oauth_server + MCP_PATH
+    storage = connect_dynamic_client(mcp_url, member)
+
+    async def revoke_in_browser() -> tuple[str, str]:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+            try:
+                page = await browser.new_page()
+                await page.goto(oauth_server + "/settings/authorized-apps")
+                await page.fill("#id_username", member.username)
+                await page.fill("#id_password", PASSWORD)
+                await page.click("button[type=submit]")
+                await page.wait_for_load_state()
+                listed = await page.inner_text("main")
+                await page.click("button[aria-label='Revoke SDK end-to-end client']")
+                await page.wait_for_load_state()
+                return listed, await page.inner_text("main")
+            finally:
+                await browser.close()
+
+    listed, after = async_to_sync(revoke_in_browser)()
+    assert "SDK end-to-end client (registered itself)" in listed
+    assert "Access revoked." in after and "No application can act as you." in after
+    assert_challenge(bearer_post(mcp_url, storage.tokens.access_token), oauth_server)

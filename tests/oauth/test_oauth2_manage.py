@@ -25,6 +25,7 @@ def test_member_sees_and_revokes_an_authorized_app(member_client, member, db):
     page = member_client.get("/settings/authorized-apps")
     assert page.status_code == 200
     assert b"Operator client" in page.content
+    assert b'<a href="/settings/authorized-apps">Authorized apps</a>' in member_client.get("/").content
 
     response = member_client.post("/settings/authorized-apps", {"application_id": application.pk})
     assert response.status_code == 302
@@ -49,6 +50,7 @@ def test_authorized_apps_page_needs_login_and_the_experiment(client, member_clie
     assert client.get("/settings/authorized-apps")["Location"].startswith("/login")
     enable_experiments()
     assert member_client.get("/settings/authorized-apps").status_code == 403
+    assert b"Authorized apps" not in member_client.get("/").content
 
 
 def test_admin_lists_applications_without_secrets(admin_client, client, db):
