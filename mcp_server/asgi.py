@@ -56,6 +56,12 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def request_host(scope: Scope) -> str | None:
+    """The host the client asked for: ``X-Forwarded-Host`` only when configured to trust it, as Django does."""
+    forwarded = header(scope, b"x-forwarded-host") if settings.USE_X_FORWARDED_HOST else None
+    return forwarded.split(",")[0].strip() if forwarded else header(scope, b"host")
+
+
 def host_allowed(host: str | None) -> bool:
     """Django's own rule (``ALLOWED_HOSTS``, wildcards included), applied to the raw Host header."""
     if not host:
@@ -85,7 +91,7 @@ class MCPEndpoint:
         self._last_touch: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        host = header(scope, b"host")
+        host = request_host(scope)
         if not host_allowed(host):
             await send_json(send, 400, {"message": INVALID_HOST})
             return

@@ -136,6 +136,19 @@ def test_foreign_origin_and_host_are_refused(member_headers, mcp_url, headers, s
     assert "message" in response.json()
 
 
+@pytest.fixture
+def trust_forwarded_host(settings) -> None:
+    settings.USE_X_FORWARDED_HOST = True
+
+
+def test_forwarded_host_is_checked_when_trusted(trust_forwarded_host, member_headers, mcp_url):
+    headers = {**MCP_HEADERS, **member_headers}
+    refused = httpx.post(mcp_url, json=INITIALIZE, headers={**headers, "X-Forwarded-Host": "evil.example.com"})
+    assert refused.status_code == 400
+    same_origin = {**headers, "X-Forwarded-Host": "localhost:8443", "Origin": "https://localhost:8443"}
+    assert httpx.post(mcp_url, json=INITIALIZE, headers=same_origin).status_code == 200
+
+
 def test_access_url_origin_is_allowed(settings, member_headers, mcp_url):
     headers = {**MCP_HEADERS, **member_headers, "Origin": settings.CODER_ACCESS_ORIGIN}
     response = httpx.post(mcp_url, json=INITIALIZE, headers=headers)
