@@ -89,13 +89,16 @@ def test_missing_verifier_is_refused(member_client, public_app):
     assert response.json() == {"error": "invalid_request", "error_description": "Code verifier required."}
 
 
-def test_reused_code_is_invalid_grant(member_client, public_app):
+def test_reused_code_is_invalid_grant_and_revokes_what_it_bought(member_client, member, public_app):
     verifier, challenge = pkce_pair()
     code = get_code(member_client, public_app.client_id, challenge)
-    assert exchange(member_client, code, verifier, public_app.client_id).status_code == 200
+    first = exchange(member_client, code, verifier, public_app.client_id).json()
+    rotated = refresh(member_client, first["refresh_token"], public_app.client_id).json()
     again = exchange(member_client, code, verifier, public_app.client_id)
     assert again.status_code == 400
     assert again.json() == {"error": "invalid_grant"}
+    assert not get_access_token_model().objects.filter(user=member).exists()
+    assert refresh(member_client, rotated["refresh_token"], public_app.client_id).json() == {"error": "invalid_grant"}
 
 
 def test_expired_code_is_invalid_grant(member_client, public_app):
