@@ -86,7 +86,7 @@ def _start_provisioners() -> None:
 
 
 @contextlib.contextmanager
-def running_daphne(test_db_name: str):
+def running_daphne(test_db_name: str, port: int | None = None):
     """A forked Daphne serving the whole ASGI application on the test database; yields its URL."""
     from daphne.testing import DaphneProcess
     from django.db import connections
@@ -94,7 +94,8 @@ def running_daphne(test_db_name: str):
     # The child must not inherit an open database connection: closing it there would end
     # the parent's session on the server too (PostgreSQL drops the shared socket).
     connections.close_all()
-    process = DaphneProcess("127.0.0.1", _application, setup=functools.partial(_use_test_database, test_db_name))
+    setup = functools.partial(_use_test_database, test_db_name)
+    process = DaphneProcess("127.0.0.1", _application, setup=setup, port=port)
     process.start()
     if not process.ready.wait(timeout=30):
         process.terminate()

@@ -20,13 +20,10 @@ def oauth_server(transactional_db, settings, enable_experiments, mcp_auth_cache_
     The MCP endpoint's accepted-token cache is off unless a test parametrizes
     ``mcp_auth_cache_seconds``, so "revoked, then the next call is refused" is observable at once.
     """
-    import functools
-
-    from daphne.testing import DaphneProcess
     from django.db import connection
 
     from oauth.oauth2.policy import MCP_PATH
-    from tests.conftest import _application, _use_test_database
+    from tests.conftest import running_daphne
     from tests.helpers import free_port
 
     enable_experiments("oauth2", "mcp-server-http")
@@ -41,18 +38,5 @@ def oauth_server(transactional_db, settings, enable_experiments, mcp_auth_cache_
         "OIDC_ISS_ENDPOINT": url,
         "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": url + MCP_PATH,
     }
-    process = DaphneProcess(
-        "127.0.0.1",
-        _application,
-        setup=functools.partial(_use_test_database, connection.settings_dict["NAME"]),
-        port=port,
-    )
-    process.start()
-    if not process.ready.wait(timeout=30):
-        process.terminate()
-        pytest.fail("Daphne did not start within 30 s")
-    try:
+    with running_daphne(connection.settings_dict["NAME"], port=port):
         yield url
-    finally:
-        process.terminate()
-        process.join(timeout=10)
