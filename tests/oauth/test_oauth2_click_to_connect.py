@@ -22,6 +22,7 @@ from mcp_server.models import MCPSession
 from oauth.oauth2.policy import MCP_PATH
 from tests.conftest import PASSWORD
 from tests.helpers import serve_http
+from tests.mcp_server.test_transport import INITIALIZE
 from tests.oauth.cimd_documents import document_server, use_loopback_documents
 from tests.oauth.oauth2_helpers import make_application
 
@@ -136,16 +137,7 @@ async def connect(mcp_url: str, provider: OAuthClientProvider, mode: str = "2026
 def bearer_post(mcp_url: str, access_token: str) -> httpx.Response:
     return httpx.post(
         mcp_url,
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        },
+        json=INITIALIZE,
         headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json, text/event-stream"},
         timeout=30,
     )
