@@ -100,6 +100,15 @@ def _add_tools(server: MCPServer) -> None:
         token = (ctx.request_context.meta or {}).get("progress_token", 0)
         return _text(str(token))
 
+    @server.tool(description="Tests SSE stream disconnection and client reconnection (SEP-1699)")
+    async def test_reconnection(ctx: Context) -> CallToolResult:
+        await ctx.close_sse_stream()
+        await asyncio.sleep(0.1)
+        return _text(
+            "Reconnection test completed successfully. If you received this, "
+            "the client properly reconnected after stream closure."
+        )
+
     @server.tool(description="Tests error response handling")
     async def test_error_handling() -> CallToolResult:
         return CallToolResult(

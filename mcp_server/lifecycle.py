@@ -27,8 +27,11 @@ from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 
 from mcp_server import services
 from mcp_server.db import run_orm
+from mcp_server.events import SessionEventStore
 
 logger = logging.getLogger(__name__)
+
+RETRY_MS = 1000  # how soon a client that lost an SSE stream reconnects to resume it
 
 
 class RecordingSessionManager(StreamableHTTPSessionManager):
@@ -43,6 +46,13 @@ class RecordingSessionManager(StreamableHTTPSessionManager):
         await super()._discard_session(session_id, transport)
         if was_live:
             await run_orm(services.mcp_session_end, session_id=session_id, reason=services.END_SERVER)
+
+    def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
+        """The SDK's admission, with a resumable event store of the session's own."""
+        transport = super()._admit_session(requestor)
+        if transport is not None:
+            transport._event_store = SessionEventStore()
+        return transport
 
     def is_live(self, session_id: str) -> bool:
         return session_id in self._server_instances
@@ -67,7 +77,7 @@ class RecordingSessionManager(StreamableHTTPSessionManager):
             transport = StreamableHTTPServerTransport(
                 mcp_session_id=session_id,
                 is_json_response_enabled=self.json_response,
-                event_store=self.event_store,
+                event_store=SessionEventStore(),
                 security_settings=self.security_settings,
                 retry_interval=self.retry_interval,
                 idle_timeout=self.session_idle_timeout,
@@ -148,6 +158,7 @@ class ManagedServer:
             self.manager = RecordingSessionManager(
                 app=server._lowlevel_server,  # the manager takes the low-level Server, as MCPServer's own wiring does
                 session_idle_timeout=settings.CODER_MCP_SESSION_IDLE_TIMEOUT,
+                retry_interval=RETRY_MS,
             )
             # Records left open by a process that died can never be resumed.
             idle_for = timedelta(seconds=settings.CODER_MCP_SESSION_IDLE_TIMEOUT * 2)

@@ -304,3 +304,19 @@ def _alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "State:\tZ" not in status.read_text()
+
+
+def test_each_call_acts_as_its_own_caller(member, stranger, mcp_url, member_headers, stranger_headers):
+    """The session manager starts inside the first request; later callers must not inherit it."""
+
+    async def me(client):
+        return data(await client.call_tool("coder_get_authenticated_user", {}))["username"]
+
+    async def both():
+        async with (
+            mcp_client(mcp_url, headers=member_headers) as first,
+            mcp_client(mcp_url, headers=stranger_headers) as second,
+        ):
+            return [await me(first), await me(second), await me(first)]
+
+    assert async_to_sync(both)() == [member.username, stranger.username, member.username]

@@ -1,5 +1,6 @@
 """The Streamable HTTP transport under Channels: sessions, both protocol eras, request checks."""
 
+import json
 import threading
 import time
 
@@ -221,3 +222,37 @@ def test_another_worker_restores_an_open_session(
         time.sleep(0.05)
     # The first worker still holds it in memory; its next look at the record ends it there too.
     assert ping(mcp_url, session_id, **member_headers).status_code == 404
+
+
+def sse_events(response: httpx.Response, *, until_result: bool = True) -> list[dict]:
+    """SSE events (id and JSON data) of a streamed response, up to the first JSON-RPC result."""
+    events, current = [], {}
+    for line in response.iter_lines():
+        if line.startswith("id:"):
+            current["id"] = line[3:].strip()
+        elif line.startswith("data:") and line[5:].strip():
+            current["data"] = json.loads(line[5:])
+        elif not line and current:
+            events.append(current)
+            if until_result and "result" in current.get("data", {}):
+                break
+            current = {}
+    return events
+
+
+def test_a_lost_stream_is_resumed_with_last_event_id(member_headers, stranger_headers, mcp_url):
+    session_id = open_session(mcp_url, **member_headers)
+    headers = {**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "coder_get_authenticated_user"}}
+    with httpx.stream("POST", mcp_url, json=call, headers=headers) as response:
+        events = sse_events(response)
+    priming = events[0]["id"]
+    assert events[-1]["data"]["id"] == 7
+    # The client "lost" everything after the priming event: it resumes from there.
+    resume = {**headers, "Accept": "text/event-stream", "Last-Event-ID": priming}
+    with httpx.stream("GET", mcp_url, headers=resume, timeout=10) as response:
+        assert response.status_code == 200
+        replayed = sse_events(response)
+    assert replayed[-1]["data"]["id"] == 7 and replayed[-1]["data"]["result"]["structuredContent"]["username"]
+    stranger = {**resume, **stranger_headers}
+    assert httpx.get(mcp_url, headers=stranger, timeout=10).status_code == 404
