@@ -120,6 +120,10 @@ class WorkspaceAdmin(admin.ModelAdmin):
     inlines = [BuildInline]
     actions = ["start", "stop", "delete_workspace"]
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        """Deleting a row would leave its processes and directory behind: use the delete build."""
+        return False
+
     def _build(self, request: HttpRequest, queryset: QuerySet[Workspace], transition: str) -> None:
         for workspace in queryset:
             try:

@@ -46,6 +46,7 @@ def test_server_command_serves_login_page_and_admin(tmp_path):
     try:
         output = wait_for_line(process, r"Listening on")
         assert "Created the first owner 'admin'" in output
+        assert "Created the starter template (a plain shell workspace)." in output
         password = re.search(r"shown once, change it after signing in\): (\S+)", output).group(1)
         assert "Experiments enabled: mcp-server-http, oauth2" in output
 
@@ -77,6 +78,7 @@ def test_server_command_serves_login_page_and_admin(tmp_path):
     try:
         output = wait_for_line(process, r"Listening on")
         assert "Created the first owner" not in output
+        assert "starter template" not in output  # created on the first start only
         assert "Experiments enabled: none" in output
     finally:
         process.terminate()

@@ -53,6 +53,7 @@ def test_admin_actions_stop_and_start(admin_client, member, starter):
     admin_client.post(changelist, {"action": "start", "_selected_action": [str(workspace.id)]})
     run_jobs()
     assert selectors.workspace_get(actor=member, ref=workspace.id).status == "running"
+    assert b'value="delete_selected"' not in admin_client.get(changelist).content  # only the delete build
     admin_client.post(changelist, {"action": "delete_workspace", "_selected_action": [str(workspace.id)]})
     run_jobs()
     assert selectors.workspace_list_for_user(actor=member).count == 0
