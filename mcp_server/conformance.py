@@ -12,6 +12,7 @@ from typing import Annotated
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import (
     AudioContent,
     CallToolResult,
@@ -48,8 +49,27 @@ def _embedded(uri: str, text: str, mime_type: str = "text/plain") -> EmbeddedRes
     return EmbeddedResource(type="resource", resource=TextResourceContents(uri=uri, mime_type=mime_type, text=text))
 
 
+# SEP-1613: a tool whose input schema uses JSON Schema 2020-12 features the SDK must keep.
+JSON_SCHEMA_2020_12 = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+    "additionalProperties": False,
+}
+
+
+async def json_schema_2020_12_tool(name: str | None = None, address: dict | None = None) -> CallToolResult:
+    """Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)"""
+    arguments = {key: value for key, value in (("name", name), ("address", address)) if value is not None}
+    return _text(f"JSON Schema 2020-12 tool called with: {json.dumps(arguments)}")
+
+
 def build_fixture_server() -> MCPServer:
-    server = MCPServer(name="mcp-conformance-test-server", version=__version__)
+    raw_schema_tool = Tool.from_function(json_schema_2020_12_tool).model_copy(
+        update={"parameters": JSON_SCHEMA_2020_12}
+    )
+    server = MCPServer(name="mcp-conformance-test-server", version=__version__, tools=[raw_schema_tool])
     _add_tools(server)
     _add_resources(server)
     _add_prompts(server)

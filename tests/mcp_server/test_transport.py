@@ -171,7 +171,8 @@ def test_conformance_fixture_serves_the_suites_names_when_enabled(conformance_fi
             return tools, result
 
     tools, result = async_to_sync(scenario)()
-    assert {"test_simple_text", "test_tool_with_progress", "test_sampling", "test_elicitation"} <= tools
+    assert {"test_simple_text", "test_tool_with_progress", "test_sampling", "test_reconnection"} <= tools
+    assert "json_schema_2020_12_tool" in tools
     assert result.content[0].text == "This is a simple text response for testing."
 
 
