@@ -31,21 +31,17 @@ from workspaces.runtime.local import SHELL, LocalAgentConnection  # noqa: E402
 MIB = 1024 * 1024
 
 
-def timed(function, repeat: int) -> list[float]:
-    samples = []
+async def interleaved(functions: dict[str, object], repeat: int) -> dict[str, list[float]]:
+    """Time each function ``repeat`` times, alternating between them so that a change in
+    the machine's load hits every one alike (async functions are awaited)."""
+    samples: dict[str, list[float]] = {label: [] for label in functions}
     for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-async def timed_async(function, repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        await function()
-        samples.append(time.perf_counter() - started)
+        for label, function in functions.items():
+            started = time.perf_counter()
+            outcome = function()
+            if asyncio.iscoroutine(outcome):
+                await outcome
+            samples[label].append(time.perf_counter() - started)
     return samples
 
 
@@ -61,17 +57,24 @@ async def main(commands: int, files: int) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": str(root), "CODER": "true", "CODER_WORKSPACE_ID": "bench"}
     conn = LocalAgentConnection(root=root, env=env, workspace_id="bench")
 
-    print(f"Command round trip ({commands} runs each, shell {SHELL}):")
-    direct = timed(lambda: subprocess.run(["true"], check=True), commands)
-    via_shell = timed(lambda: subprocess.run([SHELL, "-c", "true"], check=True), commands)
+    print(f"Command round trip ({commands} runs each, alternating, shell {SHELL}):")
 
     async def runtime_true() -> None:
         result = await conn.exec("true", timeout_s=10)
         assert result.exit_code == 0
 
-    runtime = await timed_async(runtime_true, commands)
+    shell = Path(SHELL).name
+    timings = await interleaved(
+        {
+            "direct": lambda: subprocess.run(["true"], check=True),
+            "shell": lambda: subprocess.run([SHELL, "-c", "true"], check=True),
+            "runtime": runtime_true,
+        },
+        commands,
+    )
+    direct, via_shell, runtime = timings["direct"], timings["shell"], timings["runtime"]
     row('subprocess.run(["true"])  (reference)', direct)
-    row(f'subprocess.run(["{Path(SHELL).name}", "-c", "true"])', via_shell, direct)
+    row(f'subprocess.run(["{shell}", "-c", "true"])', via_shell, direct)
     row('runtime exec("true")', runtime, direct)
     overhead = statistics.median(runtime) / statistics.median(via_shell)
     print(f"  runtime vs the same shell by subprocess.run: {overhead:.2f}x")
@@ -93,11 +96,20 @@ async def main(commands: int, files: int) -> None:
     async def runtime_read() -> None:
         assert len(await conn.read("dir/runtime.bin")) == MIB
 
-    print(f"1 MiB files ({files} runs each):")
-    plain_writes = timed(plain_write, files)
-    runtime_writes = await timed_async(runtime_write, files)
-    plain_reads = timed(plain_read, files)
-    runtime_reads = await timed_async(runtime_read, files)
+    print(f"1 MiB files ({files} runs each, alternating):")
+    plain_write()
+    await runtime_write()
+    timings = await interleaved(
+        {
+            "plain_write": plain_write,
+            "runtime_write": runtime_write,
+            "plain_read": plain_read,
+            "runtime_read": runtime_read,
+        },
+        files,
+    )
+    plain_writes, runtime_writes = timings["plain_write"], timings["runtime_write"]
+    plain_reads, runtime_reads = timings["plain_read"], timings["runtime_read"]
     row("open().write()  (reference)", plain_writes)
     row("runtime write (atomic)", runtime_writes, plain_writes)
     row("open().read()  (reference)", plain_reads)
