@@ -22,12 +22,15 @@ from mcp.server.auth.provider import AccessToken
 from starlette.types import Scope
 
 from oauth.authentication import Credential, aauthenticate_raw_token, find_raw_token, missing_token_error
+from oauth.revocation import credentials_generation
 
 _credential: ContextVar[Credential | None] = ContextVar("mcp_credential", default=None)
 
 # Accepted tokens, by SHA-256 of the raw value, for CODER_MCP_AUTH_CACHE_SECONDS: an agent's
 # tool calls come in bursts, and a database lookup per call was the largest cost per request.
-_accepted: dict[str, tuple[float, Credential]] = {}
+# An entry holds only while no credential changed since (oauth.revocation), so a revoked
+# token or a suspended user is refused on the next call.
+_accepted: dict[str, tuple[float, int, Credential]] = {}
 _ACCEPTED_MAX = 10_000
 
 
@@ -43,18 +46,21 @@ async def authenticate(scope: Scope) -> Credential:
         raise missing_token_error()
     key = hashlib.sha256(raw.encode()).hexdigest()
     now = time.monotonic()
+    generation = credentials_generation()
     cached = _accepted.get(key)
-    if (
-        cached is not None
-        and cached[0] > now
-        and (cached[1].expires_at is None or cached[1].expires_at > timezone.now())
-    ):
-        return cached[1]
+    if cached is not None:
+        valid_until, cached_generation, credential = cached
+        if (
+            valid_until > now
+            and cached_generation == generation
+            and (credential.expires_at is None or credential.expires_at > timezone.now())
+        ):
+            return credential
     credential = await aauthenticate_raw_token(raw, resource=settings.CODER_MCP_URL)
     if settings.CODER_MCP_AUTH_CACHE_SECONDS > 0:
         if len(_accepted) >= _ACCEPTED_MAX:
             _accepted.clear()
-        _accepted[key] = (now + settings.CODER_MCP_AUTH_CACHE_SECONDS, credential)
+        _accepted[key] = (now + settings.CODER_MCP_AUTH_CACHE_SECONDS, generation, credential)
     return credential
 
 

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from oauth.models import APIKey, User
+from oauth.revocation import credentials_changed
 from oauth.roles import user_roles
 
 
@@ -30,6 +31,7 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Suspend selected users")
     def suspend(self, request, queryset):
         count = queryset.exclude(pk=request.user.pk).update(is_active=False)
+        credentials_changed()  # update() sends no signal: cached acceptances must go now
         self.message_user(request, f"Suspended {count} user(s).", messages.SUCCESS)
 
     @admin.action(description="Reactivate selected users")

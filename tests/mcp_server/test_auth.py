@@ -57,3 +57,28 @@ def test_bearer_header_works_too(member_headers, mcp_url):
 def test_authentication_runs_before_the_experiment_gate(member_headers, daphne_server):
     assert_401(post(daphne_server + MCP_PATH))
     assert post(daphne_server + MCP_PATH, **member_headers).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "revoke",
+    [
+        pytest.param(lambda user, key: key.delete(), id="token deleted"),
+        pytest.param(lambda user, key: setattr(user, "is_active", False) or user.save(), id="user suspended"),
+    ],
+)
+def test_cached_acceptance_ends_when_a_credential_changes(settings, member, revoke):
+    """The endpoint's short token cache never outlives a revocation in the same deployment."""
+    from asgiref.sync import async_to_sync
+
+    from mcp_server import auth
+    from oauth.authentication import AuthError
+
+    settings.CODER_MCP_AUTH_CACHE_SECONDS = 60
+    raw = token_headers(member)["Coder-Session-Token"]
+    scope = {"type": "http", "headers": [(b"coder-session-token", raw.encode())], "query_string": b""}
+    assert async_to_sync(auth.authenticate)(scope).user == member
+    assert async_to_sync(auth.authenticate)(scope).user == member  # served from the cache
+    revoke(member, APIKey.objects.get(pk=raw.split("-")[0]))
+    with pytest.raises(AuthError):
+        async_to_sync(auth.authenticate)(scope)

@@ -226,18 +226,16 @@ def test_revocation_makes_the_next_call_401(oauth_server, member):
 
 
 @pytest.mark.parametrize("mcp_auth_cache_seconds", [5])
-def test_with_the_endpoints_token_cache_revocation_lands_within_its_window(oauth_server, member):
-    """The MCP endpoint trusts an accepted token for CODER_MCP_AUTH_CACHE_SECONDS (default 5)."""
+def test_with_the_endpoints_token_cache_revocation_still_lands_on_the_next_call(oauth_server, member):
+    """The MCP endpoint trusts an accepted token for CODER_MCP_AUTH_CACHE_SECONDS (default 5)
+    only while no credential changed: a revoked token is refused on the next call."""
     mcp_url = oauth_server + MCP_PATH
     storage = connect_dynamic_client(mcp_url, member)
     access_token = storage.tokens.access_token
     assert bearer_post(mcp_url, access_token).status_code == 200
+    assert bearer_post(mcp_url, access_token).status_code == 200  # now served from the cache
     revoke(oauth_server, storage)
-    deadline = time.monotonic() + 5 + 5
-    while (response := bearer_post(mcp_url, access_token)).status_code == 200:
-        assert time.monotonic() < deadline, "a revoked token was still accepted after the cache window"
-        time.sleep(0.2)
-    assert_challenge(response, oauth_server)
+    assert_challenge(bearer_post(mcp_url, access_token), oauth_server)
 
 
 def test_cimd_client_connects_without_registering(transactional_db, settings, member, request):
