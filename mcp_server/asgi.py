@@ -81,6 +81,22 @@ def origin_allowed(origin: str | None, host: str) -> bool:
     return origin in settings.CODER_MCP_ALLOWED_ORIGINS or origin.partition("://")[2] == host
 
 
+def flush_event_stream_headers(send: Send) -> Send:
+    """Daphne (Twisted) writes a response's headers only with its first body bytes, so a GET
+    event stream whose first event is far off left the client waiting (until the 15 s
+    keep-alive) to learn the stream was open; an empty chunk right after the start sends them."""
+
+    async def wrapped(message: dict) -> None:
+        await send(message)
+        if message["type"] == "http.response.start" and any(
+            name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+            for name, value in message.get("headers", [])
+        ):
+            await send({"type": "http.response.body", "body": b"", "more_body": True})
+
+    return wrapped
+
+
 class MCPEndpoint:
     """The ASGI app routed at ``/api/experimental/mcp/http`` (and the conformance fixture's path)."""
 
@@ -121,6 +137,7 @@ class MCPEndpoint:
             await send_json(send, 503, {"message": NOT_RUNNING, "detail": str(exc)})
             return
 
+        send = flush_event_stream_headers(send)
         session_id = header(scope, _SESSION_HEADER)
         if session_id is None:
             await self._open_session(manager, scope, receive, send, user_id=user_id)

@@ -257,3 +257,12 @@ def test_a_lost_stream_is_resumed_with_last_event_id(member_headers, stranger_he
     assert replayed[-1]["data"]["id"] == 7 and replayed[-1]["data"]["result"]["structuredContent"]["username"]
     stranger = {**resume, **stranger_headers}
     assert httpx.get(mcp_url, headers=stranger, timeout=10).status_code == 404
+
+
+def test_get_stream_headers_arrive_before_any_event(member_headers, mcp_url):
+    """A client learns at once that its GET stream is open, not at the first keep-alive (15 s)."""
+    session_id = open_session(mcp_url, **member_headers)
+    headers = {**member_headers, "Accept": "text/event-stream", "Mcp-Session-Id": session_id}
+    with httpx.stream("GET", mcp_url, headers=headers, timeout=httpx.Timeout(5.0)) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
