@@ -27,7 +27,7 @@ from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 
 from mcp_server import services
 from mcp_server.db import run_orm
-from mcp_server.events import SessionEventStore
+from mcp_server.events import event_store_for
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class RecordingSessionManager(StreamableHTTPSessionManager):
         """The SDK's admission, with a resumable event store of the session's own."""
         transport = super()._admit_session(requestor)
         if transport is not None:
-            transport._event_store = SessionEventStore()
+            transport._event_store = event_store_for(transport.mcp_session_id)
         return transport
 
     def is_live(self, session_id: str) -> bool:
@@ -77,7 +77,7 @@ class RecordingSessionManager(StreamableHTTPSessionManager):
             transport = StreamableHTTPServerTransport(
                 mcp_session_id=session_id,
                 is_json_response_enabled=self.json_response,
-                event_store=SessionEventStore(),
+                event_store=event_store_for(session_id),
                 security_settings=self.security_settings,
                 retry_interval=self.retry_interval,
                 idle_timeout=self.session_idle_timeout,

@@ -1,6 +1,7 @@
 """The Streamable HTTP transport under Channels: sessions, both protocol eras, request checks."""
 
 import json
+import os
 import threading
 import time
 
@@ -266,3 +267,48 @@ def test_get_stream_headers_arrive_before_any_event(member_headers, mcp_url):
     with httpx.stream("GET", mcp_url, headers=headers, timeout=httpx.Timeout(5.0)) as stream:
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
+
+
+needs_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set by .ci/run)")
+
+
+@needs_redis
+def test_a_lost_stream_resumes_on_another_worker(member_headers, mcp_url, second_daphne_server):
+    """Production: events live in Redis, so the worker a client reconnects to can replay them."""
+    session_id = open_session(mcp_url, **member_headers)
+    headers = {**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    call = {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "coder_get_authenticated_user"}}
+    with httpx.stream("POST", mcp_url, json=call, headers=headers) as response:
+        priming = sse_events(response)[0]["id"]
+    resume = {**headers, "Accept": "text/event-stream", "Last-Event-ID": priming}
+    with httpx.stream("GET", second_daphne_server + MCP_PATH, headers=resume, timeout=10) as response:
+        assert response.status_code == 200
+        replayed = sse_events(response)
+    assert replayed[-1]["data"]["id"] == 8
+
+
+@needs_redis
+def test_redis_event_store_is_bounded_and_per_session():
+    from mcp_types import JSONRPCResponse
+
+    from mcp_server.events import RedisSessionEventStore
+
+    async def scenario():
+        mine = RedisSessionEventStore(f"test-{time.monotonic_ns()}", max_events=3)
+        theirs = RedisSessionEventStore(f"test-{time.monotonic_ns()}-other")
+        ids = [await mine.store_event("s1", JSONRPCResponse(jsonrpc="2.0", id=n, result={"n": n})) for n in range(5)]
+        await mine.store_event("s2", JSONRPCResponse(jsonrpc="2.0", id=99, result={}))
+        seen = []
+
+        async def collect(event):
+            seen.append(event.message.id)
+
+        evicted = await mine.replay_events_after(ids[0], collect)
+        kept = await mine.replay_events_after(ids[3], collect)
+        foreign = await theirs.replay_events_after(ids[3], collect)
+        return evicted, kept, foreign, seen
+
+    evicted, kept, foreign, seen = async_to_sync(scenario)()
+    assert evicted is None  # only the last 3 events are kept
+    assert kept == "s1" and seen == [4]  # the same stream only (not s2's event), after the given id
+    assert foreign is None
