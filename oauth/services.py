@@ -36,12 +36,22 @@ def user_create_first_owner(*, username: str, password: str = "") -> tuple[User 
     Returns ``(user, password)`` for a new owner (the password generated when none was
     given, so it can be shown once) or ``(None, "")`` when an owner already exists.
     """
-    if User.objects.filter(is_superuser=True).exists() or User.objects.filter(groups__name=roles.OWNER).exists():
+    if _owner_exists():
         return None, ""
     password = password or secrets.token_urlsafe(12)
-    user = User.objects.create_superuser(username=username, email="", password=password)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_superuser(username=username, email="", password=password)
+    except IntegrityError:
+        if _owner_exists():  # another server process starting at the same moment made it
+            return None, ""
+        raise
     user_set_roles(user=user, role_names=[roles.OWNER])
     return user, password
+
+
+def _owner_exists() -> bool:
+    return User.objects.filter(is_superuser=True).exists() or User.objects.filter(groups__name=roles.OWNER).exists()
 
 
 # ---------------------------------------------------------------------------
