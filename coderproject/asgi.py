@@ -16,6 +16,7 @@ from django.urls import re_path  # noqa: E402
 
 import mcp_server.asgi  # noqa: E402
 from coderproject.observability import RequestObservation  # noqa: E402
+from workspaces.consumers import AgentRPCConsumer  # noqa: E402
 
 # MCP: the SDK's Streamable HTTP app behind our checks (mcp_server/asgi.py). The conformance
 # fixture answers 404 unless CODER_MCP_CONFORMANCE_FIXTURE is on in a DEBUG deployment.
@@ -25,7 +26,9 @@ mcp_routes = [
 ]
 
 http_routes = [*mcp_routes, re_path(r"", django_asgi_app)]
-websocket_routes: list = []
+# Workspace agents dial in here with their per-build token (workspaces/consumers.py).
+agent_routes = [re_path(r"^api/v2/workspaceagents/me/rpc$", AgentRPCConsumer.as_asgi())]
+websocket_routes: list = [*agent_routes]
 
 application = ProtocolTypeRouter(
     {

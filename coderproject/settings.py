@@ -322,3 +322,8 @@ CODER_MCP_CONFORMANCE_FIXTURE = env_bool("CODER_MCP_CONFORMANCE_FIXTURE", False)
 CODER_WORKSPACES_DIR = Path(env_str("CODER_WORKSPACES_DIR", str(DATA_DIR / "workspaces"))).expanduser().resolve()
 CODER_PROVISIONER_DAEMONS = env_int("CODER_PROVISIONER_DAEMONS", 3, minimum=0)
 CODER_PROVISIONER_STALE_AFTER = env_duration("CODER_PROVISIONER_STALE_AFTER", "5m")
+
+# ---------------------------------------------------------------------------
+# Workspace agents (issue 9): how often a connected agent reports; three missed beats = timeout
+# ---------------------------------------------------------------------------
+CODER_AGENT_HEARTBEAT_S = env_int("CODER_AGENT_HEARTBEAT_S", 15, minimum=1)

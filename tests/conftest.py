@@ -75,6 +75,13 @@ def _use_test_database(test_db_name: str) -> None:
 
     settings.DATABASES["default"]["NAME"] = test_db_name
     connections.close_all()
+    # Threads do not survive fork: if this test process already ran async ORM calls, the
+    # inherited sync_to_async executor has no thread here and every call would hang.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
     _start_provisioners()
 
 

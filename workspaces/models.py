@@ -10,6 +10,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class UploadedFile(models.Model):
@@ -259,9 +260,25 @@ class WorkspaceAgent(models.Model):
     first_connected_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
+    # A remote agent (``python -m workspaces.agent``) dials in with a per-build token, stored
+    # hashed and cleared when the build stops; the embedded local runtime has none.
+    token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    version = models.CharField(max_length=64, blank=True)
+    last_connected_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    # The channel-layer name of the consumer holding the agent's socket (on whichever worker).
+    channel_name = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return f"{self.build.workspace}.{self.name}"
+
+    def current_status(self, *, heartbeat_s: float) -> str:
+        """The stored status, or ``timeout`` when a connected agent missed three heartbeats."""
+        stale = self.last_heartbeat_at and (timezone.now() - self.last_heartbeat_at).total_seconds() > 3 * heartbeat_s
+        if self.status == self.Status.CONNECTED and self.token_hash and stale:
+            return self.Status.TIMEOUT
+        return self.status
 
 
 class WorkspaceAgentLog(models.Model):

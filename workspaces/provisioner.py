@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
@@ -399,13 +401,18 @@ def _shut_down_agents(workspace: Workspace, log: _JobLog) -> None:
     from workspaces.runtime import local
 
     agents = WorkspaceAgent.objects.filter(build__workspace=workspace).exclude(lifecycle_state=Lifecycle.OFF)
+    sockets = [channel for channel in agents.values_list("channel_name", flat=True) if channel]
     agents.update(lifecycle_state=Lifecycle.SHUTTING_DOWN)
     killed = local.kill_workspace_processes(workspace.id)
     if killed:
         log(f"Stopped {killed} process(es)", stage="Stopping")
+    # Remote agents: the token is revoked and the agent told to kill its processes and exit.
     WorkspaceAgent.objects.filter(build__workspace=workspace, lifecycle_state=Lifecycle.SHUTTING_DOWN).update(
-        lifecycle_state=Lifecycle.OFF, status=WorkspaceAgent.Status.DISCONNECTED
+        lifecycle_state=Lifecycle.OFF, status=WorkspaceAgent.Status.DISCONNECTED, token_hash="", channel_name=""
     )
+    for channel in sockets:
+        async_to_sync(get_channel_layer().send)(channel, {"type": "agent.shutdown"})
+        log("Told the remote agent to shut down", stage="Stopping")
 
 
 def _after_build_failure(job: ProvisionerJob) -> None:

@@ -30,11 +30,14 @@ from workspaces.manifest import (
 )
 from workspaces.models import (
     ProvisionerJob,
+    ProvisionerJobLog,
     Template,
     TemplateVersion,
     TemplateVersionParameter,
     UploadedFile,
     Workspace,
+    WorkspaceAgent,
+    WorkspaceAgentLog,
     WorkspaceBuild,
 )
 from workspaces.permissions import first_site_owner, require_template_admin, require_workspace_action
@@ -439,3 +442,95 @@ def workspace_build_cancel(*, actor: User, build_id: str | uuid.UUID) -> Workspa
             f"Build {build.build_number} is {build.job.status}; only pending or running builds can be canceled."
         )
     return build_get(actor=actor, build_id=build_id)
+
+
+# ---------------------------------------------------------------------------
+# Workspace agents (issue 9): the per-build token and what a connected agent reports
+# ---------------------------------------------------------------------------
+AGENT_LOG_BATCH = 1000
+
+
+def _agent_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def agent_token_issue(*, agent: WorkspaceAgent) -> str:
+    """A new random token for the agent of a running build (only its hash is kept).
+
+    From now on the workspace is reached through that agent's socket, not local processes.
+    """
+    token = secrets.token_urlsafe(32)
+    WorkspaceAgent.objects.filter(id=agent.id).update(
+        token_hash=_agent_token_hash(token), status=WorkspaceAgent.Status.CONNECTING, channel_name=""
+    )
+    return token
+
+
+def agent_connect(*, token: str, channel_name: str) -> WorkspaceAgent | None:
+    """The agent a socket's token belongs to, marked connected on that socket (None: refused)."""
+    if not token:
+        return None
+    agent = (
+        WorkspaceAgent.objects.select_related("build", "build__workspace", "build__workspace__owner")
+        .select_related("build__template_version")
+        .filter(token_hash=_agent_token_hash(token))
+        .exclude(lifecycle_state=WorkspaceAgent.Lifecycle.OFF)
+        .first()
+    )
+    if agent is None:
+        return None
+    now = timezone.now()
+    agent.status = WorkspaceAgent.Status.CONNECTED
+    agent.channel_name = channel_name
+    agent.last_connected_at = agent.last_heartbeat_at = now
+    agent.first_connected_at = agent.first_connected_at or now
+    agent.save(
+        update_fields=[
+            "status",
+            "channel_name",
+            "last_connected_at",
+            "last_heartbeat_at",
+            "first_connected_at",
+            "updated_at",
+        ]
+    )
+    return agent
+
+
+def agent_disconnected(*, agent_id: uuid.UUID, channel_name: str) -> None:
+    """The socket closed; a newer socket of the same agent is left alone."""
+    WorkspaceAgent.objects.filter(id=agent_id, channel_name=channel_name).update(
+        status=WorkspaceAgent.Status.DISCONNECTED, channel_name="", disconnected_at=timezone.now()
+    )
+
+
+def agent_heartbeat(*, agent_id: uuid.UUID, channel_name: str, version: str | None = None) -> None:
+    fields = {"last_heartbeat_at": timezone.now(), "status": WorkspaceAgent.Status.CONNECTED}
+    if version is not None:
+        fields["version"] = version[:64]
+    WorkspaceAgent.objects.filter(id=agent_id, channel_name=channel_name).update(**fields)
+
+
+def agent_lifecycle_report(*, agent_id: uuid.UUID, state: str) -> None:
+    """Record the state the agent reports; ``ready`` and ``start_error`` stamp ``ready_at``."""
+    if state not in WorkspaceAgent.Lifecycle.values or state == WorkspaceAgent.Lifecycle.CREATED:
+        raise InvalidInput(f"Unknown lifecycle state {state!r}.", field="state")
+    fields: dict[str, Any] = {"lifecycle_state": state}
+    if state == WorkspaceAgent.Lifecycle.STARTING:
+        fields["started_at"] = timezone.now()
+    if state in (WorkspaceAgent.Lifecycle.READY, WorkspaceAgent.Lifecycle.START_ERROR):
+        fields["ready_at"] = timezone.now()
+    # An agent the server turned off stays off.
+    WorkspaceAgent.objects.filter(id=agent_id).exclude(lifecycle_state=WorkspaceAgent.Lifecycle.OFF).update(**fields)
+
+
+def agent_logs_append(*, agent_id: uuid.UUID, lines: list[dict[str, str]]) -> None:
+    levels = ProvisionerJobLog.Level.values
+    WorkspaceAgentLog.objects.bulk_create(
+        WorkspaceAgentLog(
+            agent_id=agent_id,
+            output=str(line.get("output", ""))[:10_000],
+            level=line.get("level") if line.get("level") in levels else "info",
+        )
+        for line in lines[:AGENT_LOG_BATCH]
+    )

@@ -8,9 +8,12 @@ Paths are resolved inside the workspace; escapes raise ``InvalidInput``.
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from workspaces.errors import Conflict
-from workspaces.models import Workspace
+
+if TYPE_CHECKING:  # the agent imports this package without Django
+    from workspaces.models import Workspace
 
 MAX_READ_BYTES = 1024 * 1024
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
@@ -80,7 +83,7 @@ class AgentConnection(ABC):
         """Apply search/replace edits in order; each must match once unless ``replace_all``."""
 
 
-def connection_for(workspace: Workspace) -> AgentConnection:
+def connection_for(workspace: "Workspace") -> AgentConnection:
     """The connection to a running workspace's agent (``Conflict`` when it is not running).
 
     Reads ``workspace.owner`` and ``workspace.latest_build`` (with its template version):
@@ -91,6 +94,11 @@ def connection_for(workspace: Workspace) -> AgentConnection:
     build = workspace.latest_build
     if build is None or build.transition != "start" or build.status != "running":
         raise Conflict(f"Workspace {workspace.name} is {workspace.status}; start it first.")
+    agent = getattr(build, "agent", None)
+    if agent is not None and agent.token_hash:  # a remote agent dialed in for this build
+        from workspaces.runtime.remote import ChannelAgentConnection
+
+        return ChannelAgentConnection(agent_id=agent.id, directory=agent.directory)
     return LocalAgentConnection(
         root=workspace_directory(workspace.id),
         env=build_environment(build),
