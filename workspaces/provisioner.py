@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from coderproject.observability import BUILD_DURATION
 from workspaces.manifest import Manifest, ManifestError, archive_problems, read_archive_manifest
 from workspaces.models import (
     ProvisionerJob,
@@ -97,8 +98,20 @@ def _finish(job: ProvisionerJob, status: str, error: str = "") -> bool:
     now = timezone.now()
     running = ProvisionerJob.objects.filter(id=job.id)
     if running.filter(status=Status.CANCELING).update(status=Status.CANCELED, error=error, completed_at=now):
+        _observe_build(job, Status.CANCELED, now)
         return True
-    return bool(running.filter(status=Status.RUNNING).update(status=status, error=error, completed_at=now))
+    finished = bool(running.filter(status=Status.RUNNING).update(status=status, error=error, completed_at=now))
+    if finished:
+        _observe_build(job, status, now)
+    return finished
+
+
+def _observe_build(job: ProvisionerJob, status: str, completed_at: datetime) -> None:
+    """Build durations for /metrics, by transition and outcome."""
+    if job.type != ProvisionerJob.Type.WORKSPACE_BUILD or job.started_at is None:
+        return
+    transition = WorkspaceBuild.objects.filter(job_id=job.id).values_list("transition", flat=True).first()
+    BUILD_DURATION.labels(transition or "unknown", status).observe((completed_at - job.started_at).total_seconds())
 
 
 def jobs_fail_stale() -> int:

@@ -275,3 +275,13 @@ def test_agent_whose_startup_never_reported_is_given_up_on(member, starter, sett
     agent.refresh_from_db()
     assert agent.lifecycle_state == "start_error"
     assert [line.output for line in agent.logs.all()] == ["The startup script stopped reporting; it was given up on."]
+
+
+def test_build_durations_reach_the_metrics(member, starter):
+    from prometheus_client import REGISTRY
+
+    labels = {"transition": "start", "status": "succeeded"}
+    before = REGISTRY.get_sample_value("coder_workspace_build_duration_seconds_count", labels) or 0
+    workspace_create(actor=member, owner="me", template_version_id=starter.active_version_id, name="timed")
+    assert run_jobs() == 1
+    assert REGISTRY.get_sample_value("coder_workspace_build_duration_seconds_count", labels) == before + 1
