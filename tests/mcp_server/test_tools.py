@@ -6,11 +6,12 @@ import os
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from asgiref.sync import async_to_sync
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp_server.conftest import mcp_client
+from tests.mcp_server.conftest import MCP_PATH, mcp_client
 
 pytestmark = pytest.mark.slow
 
@@ -320,3 +321,46 @@ def test_each_call_acts_as_its_own_caller(member, stranger, mcp_url, member_head
             return [await me(first), await me(second), await me(first)]
 
     assert async_to_sync(both)() == [member.username, stranger.username, member.username]
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set by .ci/run)")
+def test_a_stream_cut_mid_command_resumes_on_another_worker_without_losing_progress(
+    member_workspace, mcp_url, member_headers, second_daphne_server
+):
+    """Production: the client loses its POST stream after the first progress event and
+    resumes with Last-Event-ID on another worker; every later event and the result arrive."""
+    from tests.mcp_server.test_transport import MCP_HEADERS, open_session, sse_events
+
+    session_id = open_session(mcp_url, **member_headers)
+    headers = {**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    command = "for i in 1 2 3 4 5; do echo line$i; sleep 0.4; done"
+    call = {
+        "jsonrpc": "2.0",
+        "id": 21,
+        "method": "tools/call",
+        "params": {
+            "name": "coder_workspace_bash",
+            "arguments": {"workspace": "dev", "command": command},
+            "_meta": {"progressToken": "p21"},
+        },
+    }
+    seen = []
+    with httpx.stream("POST", mcp_url, json=call, headers=headers, timeout=30) as response:
+        for event in sse_events(response, until_result=False):
+            seen.append(event)
+            if event.get("data", {}).get("method") == "notifications/progress":
+                break  # the connection drops here
+    cut_at = seen[-1]["id"]
+    resume = {**headers, "Accept": "text/event-stream", "Last-Event-ID": cut_at}
+    with httpx.stream("GET", second_daphne_server + MCP_PATH, headers=resume, timeout=30) as response:
+        assert response.status_code == 200
+        replayed = sse_events(response)
+    assert replayed[-1]["data"]["id"] == 21
+    output = replayed[-1]["data"]["result"]["structuredContent"]["output"]
+    assert output.split() == [f"line{i}" for i in range(1, 6)]
+    progress = [
+        e["data"]["params"].get("message") or ""
+        for e in seen + replayed
+        if e.get("data", {}).get("method") == "notifications/progress"
+    ]
+    assert "".join(progress).split() == [f"line{i}" for i in range(1, 6)], "no progress event lost"
