@@ -79,3 +79,69 @@ def test_workers_share_the_port_restart_when_killed_and_stop_cleanly(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_sigterm_lets_an_in_flight_tool_call_finish(tmp_path):
+    """A command running when SIGTERM arrives still returns its result; new connections are refused."""
+    from tests.mcp_server.test_transport import MCP_HEADERS, open_session, sse_events
+
+    port = free_port()
+    env = clean_env(CODER_DATA_DIR=str(tmp_path), PYTHONUNBUFFERED="1", CODER_ACCESS_URL=f"http://127.0.0.1:{port}")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}", "--experiments", "*", "--grace", "20"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_line(process, r"Listening on")
+        token = subprocess.run(
+            [sys.executable, "manage.py", "createtoken", "admin"], cwd=ROOT, env=env, capture_output=True, text=True
+        ).stdout.strip()
+        url = f"http://127.0.0.1:{port}/api/experimental/mcp/http"
+        auth = {"Coder-Session-Token": token}
+        session_id = open_session(url, **auth)
+        headers = {**MCP_HEADERS, **auth, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+
+        def call(request_id: int, name: str, arguments: dict) -> dict:
+            body = {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "method": "tools/call",
+                "params": {"name": name, "arguments": arguments},
+            }
+            with httpx.stream("POST", url, json=body, headers=headers, timeout=120) as response:
+                return sse_events(response)[-1]["data"]["result"]["structuredContent"]
+
+        version = call(1, "coder_list_templates", {})["templates"][0]["active_version_id"]
+        call(
+            2,
+            "coder_create_workspace",
+            {"user": "me", "template_version_id": version, "name": "w", "rich_parameters": {}},
+        )
+        assert call(3, "coder_workspace_bash", {"workspace": "w", "command": "echo ready"})["output"].strip() == "ready"
+
+        slow = {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "tools/call",
+            "params": {
+                "name": "coder_workspace_bash",
+                "arguments": {"workspace": "w", "command": "sleep 2; echo finished"},
+            },
+        }
+        with httpx.stream("POST", url, json=slow, headers=headers, timeout=60) as response:
+            assert response.status_code == 200  # the call is in flight
+            process.send_signal(signal.SIGTERM)
+            wait_for_line(process, r"SIGTERM received, draining")
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            result = sse_events(response)[-1]["data"]["result"]["structuredContent"]
+        assert result["output"].strip() == "finished" and result["exit_code"] == 0
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
