@@ -161,10 +161,20 @@ class WorkspaceBuildAdmin(admin.ModelAdmin):
 
 @admin.register(WorkspaceAgent)
 class WorkspaceAgentAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "status", "lifecycle_state", "directory", "created_at")
+    list_display = (
+        "__str__",
+        "status",
+        "lifecycle_state",
+        "version",
+        "last_heartbeat_at",
+        "channel_name",
+        "directory",
+        "created_at",
+    )
     list_filter = ("status", "lifecycle_state")
     list_select_related = ("build", "build__workspace", "build__workspace__owner")
     raw_id_fields = ("build",)
+    exclude = ("token_hash",)  # a secret's hash: never shown or edited
     inlines = [AgentLogInline]
 
 

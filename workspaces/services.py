@@ -459,7 +459,7 @@ def agent_token_issue(*, agent: WorkspaceAgent) -> str:
 
     From now on the workspace is reached through that agent's socket, not local processes.
     """
-    token = secrets.token_urlsafe(32)
+    token = secrets.token_hex(32)  # never starts with "-", so it is safe as a command-line argument
     WorkspaceAgent.objects.filter(id=agent.id).update(
         token_hash=_agent_token_hash(token), status=WorkspaceAgent.Status.CONNECTING, channel_name=""
     )

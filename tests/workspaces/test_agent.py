@@ -94,7 +94,7 @@ class AgentProcess:
     def start(self) -> "AgentProcess":
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "workspaces.agent", "--url", self.url, "--token", self.token],
+                [sys.executable, "-m", "workspaces.agent", f"--url={self.url}", f"--token={self.token}"],
                 cwd=REPO,
                 env=clean_env(),
                 stdout=log,
@@ -119,6 +119,7 @@ def agents(tmp_path):
     yield start
     for agent in started:
         agent.stop()
+        print(f"--- {agent.log.name}\n{agent.log.read_text(errors='replace')}")  # shown when a test fails
 
 
 def agent_row(workspace) -> WorkspaceAgent:
