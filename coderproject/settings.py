@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "oauth",
     "workspaces",
     "mcp_server",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -327,3 +328,10 @@ CODER_PROVISIONER_STALE_AFTER = env_duration("CODER_PROVISIONER_STALE_AFTER", "5
 # Workspace agents (issue 9): how often a connected agent reports; three missed beats = timeout
 # ---------------------------------------------------------------------------
 CODER_AGENT_HEARTBEAT_S = env_int("CODER_AGENT_HEARTBEAT_S", 15, minimum=1)
+
+# ---------------------------------------------------------------------------
+# Hardening: audit log
+# ---------------------------------------------------------------------------
+# MCP tool calls are audited through an in-process queue written in batches this often
+# (milliseconds), so a tool call never waits for an audit insert.
+CODER_AUDIT_FLUSH_SECONDS = env_int("CODER_AUDIT_FLUSH_MS", 500, minimum=1) / 1000

@@ -13,6 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from oauth import roles
 from oauth.models import APIKey, User
 from oauth.selectors import login_failure_key, may_manage_tokens
@@ -109,6 +111,13 @@ def api_key_create(
                 lifetime_seconds=int(lifetime.total_seconds()),
                 expires_at=now + lifetime,
             )
+            audit_record(
+                action=AuditEvent.Action.TOKEN_CREATE,
+                user=actor,
+                resource_type="api_key",
+                resource_id=key.id,
+                detail={"token_name": name, "for_user": user.username, "login_type": login_type},
+            )
     except IntegrityError:
         raise _field_error("token_name", f"A token named {name!r} already exists.", code="duplicate") from None
     return key, f"{key.id}-{secret}"
@@ -138,6 +147,13 @@ def api_key_delete(*, actor: User, key: APIKey) -> None:
     """Delete a token: its owner or a site owner may; to anyone else it does not exist."""
     if not may_manage_tokens(actor=actor, user=key.user):
         raise APIKey.DoesNotExist(f"No token {key.id!r}.")
+    audit_record(
+        action=AuditEvent.Action.TOKEN_DELETE,
+        user=actor,
+        resource_type="api_key",
+        resource_id=key.id,
+        detail={"token_name": key.name, "for_user": key.user.username},
+    )
     key.delete()
 
 

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from oauth import roles
 from oauth.models import User
 from workspaces import provisioner
@@ -321,6 +323,13 @@ def _create_build(
     )
     workspace.latest_build = build
     workspace.save(update_fields=["latest_build", "updated_at"])
+    audit_record(
+        action=AuditEvent.Action.WORKSPACE_BUILD,
+        user=initiator,
+        resource_type="workspace",
+        resource_id=workspace.id,
+        detail={"workspace": f"{workspace.owner.username}/{workspace.name}", "transition": transition, "build": number},
+    )
     return build
 
 

@@ -9,12 +9,16 @@ whose text says what went wrong and what to do next.
 
 import functools
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec
 
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
+from audit.models import AuditEvent
+from audit.services import audit_record_later
+from coderproject.observability import TOOL_CALLS, TOOL_LATENCY
 from mcp_server.auth import current_credential
 from oauth.models import User
 from workspaces.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
@@ -61,14 +65,35 @@ def describe(error: DomainError) -> str:
 
 
 def domain_errors(fn: Callable[P, Awaitable[CallToolResult]]) -> Callable[P, Awaitable[CallToolResult]]:
-    """Answer a ``DomainError`` as an ``isError`` result instead of a protocol error."""
+    """Answer a ``DomainError`` as an ``isError`` result instead of a protocol error, and
+    account for every call in one place: metrics and an audit row (name, workspace,
+    outcome, duration; never the arguments' contents or the output)."""
+    name = fn.__name__
 
     @functools.wraps(fn)
     async def tool(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
+        started = time.perf_counter()
+        outcome = "error"
         try:
-            return await fn(*args, **kwargs)
+            answer = await fn(*args, **kwargs)
+            outcome = "error" if answer.is_error else "success"
+            return answer
         except DomainError as error:
             return error_result(describe(error))
+        finally:
+            elapsed = time.perf_counter() - started
+            TOOL_CALLS.labels(name, outcome).inc()
+            TOOL_LATENCY.labels(name).observe(elapsed)
+            workspace = kwargs.get("workspace") or kwargs.get("workspace_id")
+            audit_record_later(
+                action=AuditEvent.Action.TOOL_CALL,
+                outcome=AuditEvent.Outcome.SUCCESS if outcome == "success" else AuditEvent.Outcome.FAILURE,
+                user=caller(),
+                resource_type="workspace" if workspace else "",
+                resource_id=str(workspace or "")[:255],
+                detail={"tool": name},
+                duration_ms=round(elapsed * 1000, 3),
+            )
 
     return tool
 

@@ -11,6 +11,8 @@ from oauth2_provider.models import (
     revoke_access_token,
 )
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from oauth.models import User
 from oauth.oauth2 import selectors
 
@@ -31,6 +33,9 @@ def application_authorization_revoke(*, user: User, application_id: int) -> None
         refresh_token.revoke()
     for access_token in get_access_token_model().objects.filter(user=user, application_id=application_id):
         revoke_access_token(access_token)
+    audit_record(
+        action=AuditEvent.Action.OAUTH_REVOKE, user=user, resource_type="oauth_application", resource_id=application_id
+    )
 
 
 def stale_dynamic_clients_delete(*, idle_for: timedelta) -> int:

@@ -18,6 +18,8 @@ from oauth2_provider import views as dot_views
 from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from oauth.oauth2 import policy, selectors, services
 
 REGISTRATION_WINDOW_SECONDS = 3600
@@ -145,6 +147,19 @@ class AuthorizationView(dot_views.AuthorizationView):
                 client_display_name=application.name or "An unnamed application",
             )
         return context
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_record(
+            action=AuditEvent.Action.OAUTH_CONSENT,
+            outcome=AuditEvent.Outcome.SUCCESS if form.cleaned_data.get("allow") else AuditEvent.Outcome.FAILURE,
+            user=self.request.user,
+            ip=_client_ip(self.request),
+            resource_type="oauth_application",
+            resource_id=form.cleaned_data.get("client_id", ""),
+            detail={"scope": form.cleaned_data.get("scope", ""), "resource": form.cleaned_data.get("resource", "")},
+        )
+        return response
 
 
 @login_required
