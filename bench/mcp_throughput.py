@@ -98,6 +98,9 @@ def start_ours() -> tuple[subprocess.Popen, str, dict[str, str]]:
     data_dir = tempfile.mkdtemp(prefix="coder-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
     env.update(CODER_DATA_DIR=data_dir, CODER_EXPERIMENTS="mcp-server-http", CODER_LOG_LEVEL="WARNING")
+    # One user drives every session here: keep the per-user tool-call limit checked (its cost is
+    # measured) but out of reach.
+    env.update(CODER_RATELIMIT_TOOL_CALLS="1000000/1m", CODER_RATELIMIT_TOOL_CALLS_PER_IP="1000000/1m")
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     create_user = "from oauth.models import User; User.objects.create_user('bench')"

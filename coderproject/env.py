@@ -5,6 +5,7 @@ clear line (``ImproperlyConfigured``) instead of surfacing later as a strange fa
 """
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -74,5 +75,28 @@ def env_duration(name: str, default: str) -> int:
     raw = os.environ.get(name, default)
     try:
         return parse_duration(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``limit`` hits per ``window`` seconds (``coderproject.ratelimit``); a limit of 0 turns it off."""
+
+    limit: int
+    window: int
+
+
+def parse_rate(text: str) -> Rate:
+    """``30/1h``, ``600/1m``, ``5/15m``, or ``0`` (off)."""
+    count, _, window = text.strip().partition("/")
+    if not count.isdigit() or (int(count) and not window):
+        raise ValueError(f"{text!r} is not a rate like 30/1h, 600/1m or 0 (off)")
+    return Rate(limit=int(count), window=parse_duration(window) if window else 1)
+
+
+def env_rate(name: str, default: str) -> Rate:
+    try:
+        return parse_rate(os.environ.get(name, default))
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}") from None

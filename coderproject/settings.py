@@ -13,7 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from coderproject import experiments
-from coderproject.env import env_bool, env_duration, env_int, env_list, env_str
+from coderproject.env import env_bool, env_duration, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -335,3 +335,14 @@ CODER_AGENT_HEARTBEAT_S = env_int("CODER_AGENT_HEARTBEAT_S", 15, minimum=1)
 # MCP tool calls are audited through an in-process queue written in batches this often
 # (milliseconds), so a tool call never waits for an audit insert.
 CODER_AUDIT_FLUSH_SECONDS = env_int("CODER_AUDIT_FLUSH_MS", 500, minimum=1) / 1000
+
+# ---------------------------------------------------------------------------
+# Hardening: rate limits, "N/window" (e.g. 30/1h, 600/1m) or 0 for off. Counted in the
+# cache, so Redis (REDIS_URL) shares them between server processes. Sign-in and
+# registration keep their own settings above (CODER_LOGIN_*, CODER_OAUTH2_REGISTRATIONS_PER_HOUR).
+# ---------------------------------------------------------------------------
+CODER_RATELIMIT_TOKENS = env_rate("CODER_RATELIMIT_TOKENS", "30/1h")
+CODER_RATELIMIT_TOKENS_PER_IP = env_rate("CODER_RATELIMIT_TOKENS_PER_IP", "60/1h")
+CODER_RATELIMIT_OAUTH2_TOKEN_PER_IP = env_rate("CODER_RATELIMIT_OAUTH2_TOKEN_PER_IP", "300/1m")
+CODER_RATELIMIT_TOOL_CALLS = env_rate("CODER_RATELIMIT_TOOL_CALLS", "1200/1m")
+CODER_RATELIMIT_TOOL_CALLS_PER_IP = env_rate("CODER_RATELIMIT_TOOL_CALLS_PER_IP", "6000/1m")

@@ -25,6 +25,7 @@ from oauth.authentication import Credential, aauthenticate_raw_token, find_raw_t
 from oauth.revocation import credentials_generation
 
 _credential: ContextVar[Credential | None] = ContextVar("mcp_credential", default=None)
+_client_ip: ContextVar[str] = ContextVar("mcp_client_ip", default="")
 
 # Accepted tokens, by SHA-256 of the raw value, for CODER_MCP_AUTH_CACHE_SECONDS: an agent's
 # tool calls come in bursts, and a database lookup per call was the largest cost per request.
@@ -81,6 +82,7 @@ def bind(scope: Scope, credential: Credential) -> None:
     scope["user"] = user
     auth_context_var.set(user)
     _credential.set(credential)
+    _client_ip.set((scope.get("client") or ("",))[0] or "")
 
 
 def current_credential() -> Credential:
@@ -89,3 +91,8 @@ def current_credential() -> Credential:
     if credential is None:
         raise LookupError("no authenticated MCP caller in this context")
     return credential
+
+
+def current_client_ip() -> str:
+    """The address the tool call came from (the connecting peer, as Django's ``REMOTE_ADDR``)."""
+    return _client_ip.get()

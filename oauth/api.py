@@ -62,6 +62,9 @@ def token_list_create(request: Request, user: str) -> Response:
             return Response([api_key_json(key) for key in keys])
         data = TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
+        wait = services.api_key_create_throttle(user=request.user, ip=request.META.get("REMOTE_ADDR", ""))
+        if wait:
+            raise exceptions.Throttled(wait)
         nanoseconds = data.validated_data["lifetime"]
         _, raw = services.api_key_create(
             actor=request.user,

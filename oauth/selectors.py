@@ -1,11 +1,10 @@
 """Reads about users and their session tokens, with the visibility rules applied."""
 
-import hashlib
-
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 
+from coderproject.env import Rate
+from coderproject.ratelimit import rate_limit_exceeded
 from oauth import roles
 from oauth.models import APIKey, User
 
@@ -44,12 +43,15 @@ def api_key_get(*, actor: User, user: User, key_id: str = "", name: str = "") ->
     return key
 
 
-def login_failure_key(*, ip: str, username: str) -> str:
-    """A cache key per client address and username (hashed: usernames may hold any character)."""
-    digest = hashlib.sha256(f"{ip}\0{username.strip().lower()}".encode()).hexdigest()
-    return f"login-failures:{digest}"
+def login_rate() -> Rate:
+    """``CODER_LOGIN_MAX_FAILURES`` failed sign-ins per ``CODER_LOGIN_LOCKOUT``."""
+    return Rate(limit=settings.CODER_LOGIN_MAX_FAILURES, window=settings.CODER_LOGIN_LOCKOUT)
 
 
-def login_is_throttled(*, ip: str, username: str) -> bool:
-    """True once this address has failed ``CODER_LOGIN_MAX_FAILURES`` times for this username."""
-    return (cache.get(login_failure_key(ip=ip, username=username)) or 0) >= settings.CODER_LOGIN_MAX_FAILURES
+def login_identity(*, ip: str, username: str) -> str:
+    return f"{ip}\0{username.strip().lower()}"
+
+
+def login_throttled_for(*, ip: str, username: str) -> int | None:
+    """Seconds until this address may try this username again, once it failed too often; else None."""
+    return rate_limit_exceeded(scope="login", identity=login_identity(ip=ip, username=username), rate=login_rate())

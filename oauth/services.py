@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -15,9 +14,10 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import audit_record
+from coderproject.ratelimit import rate_limit_clear, rate_limit_hit, rate_limit_hits
 from oauth import roles
 from oauth.models import APIKey, User
-from oauth.selectors import login_failure_key, may_manage_tokens
+from oauth.selectors import login_identity, login_rate, may_manage_tokens
 
 
 def user_set_roles(*, user: User, role_names: list[str]) -> None:
@@ -170,14 +170,17 @@ def format_lifetime(value: timedelta) -> str:
 # Sign-in rate limit
 # ---------------------------------------------------------------------------
 def login_failure_record(*, ip: str, username: str) -> None:
-    """Count a failed sign-in; the count expires ``CODER_LOGIN_LOCKOUT`` after the first failure."""
-    key = login_failure_key(ip=ip, username=username)
-    cache.add(key, 0, timeout=settings.CODER_LOGIN_LOCKOUT)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=settings.CODER_LOGIN_LOCKOUT)
+    """Count a failed sign-in against this address and username."""
+    rate_limit_hit(scope="login", identity=login_identity(ip=ip, username=username), rate=login_rate())
 
 
 def login_failures_clear(*, ip: str, username: str) -> None:
-    cache.delete(login_failure_key(ip=ip, username=username))
+    rate_limit_clear(scope="login", identity=login_identity(ip=ip, username=username))
+
+
+def api_key_create_throttle(*, user: User, ip: str) -> int | None:
+    """Count a token creation by ``user`` from ``ip``; seconds to wait when over the limits, else None."""
+    return rate_limit_hits(
+        scope="token-create",
+        limits={f"user:{user.pk}": settings.CODER_RATELIMIT_TOKENS, f"ip:{ip}": settings.CODER_RATELIMIT_TOKENS_PER_IP},
+    )

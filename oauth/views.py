@@ -1,6 +1,7 @@
 """Browser pages: sign-in (rate limited) and Settings > Tokens."""
 
-from django.conf import settings
+import math
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -24,11 +25,12 @@ class LoginView(auth_views.LoginView):
         return {"ip": self.request.META.get("REMOTE_ADDR", ""), "username": self.request.POST.get("username", "")}
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if selectors.login_is_throttled(**self._attempt()):
-            minutes = max(1, settings.CODER_LOGIN_LOCKOUT // 60)
+        wait = selectors.login_throttled_for(**self._attempt())
+        if wait:
+            minutes = max(1, math.ceil(wait / 60))
             context = self.get_context_data(form=self.form_class(request), throttled_minutes=minutes)
             response = self.render_to_response(context, status=429)
-            response["Retry-After"] = str(settings.CODER_LOGIN_LOCKOUT)
+            response["Retry-After"] = str(wait)
             return response
         return super().post(request, *args, **kwargs)
 
@@ -46,7 +48,12 @@ def tokens(request: HttpRequest) -> HttpResponse:
     """List, create: a new token's secret appears in this one response and nowhere else."""
     form = TokenCreateForm(request.POST or None, max_lifetime=services.max_token_lifetime())
     created: tuple[APIKey, str] | None = None
+    wait = None
     if request.method == "POST" and form.is_valid():
+        wait = services.api_key_create_throttle(user=request.user, ip=request.META.get("REMOTE_ADDR", ""))
+    if wait:
+        form.add_error(None, f"Too many tokens created; try again in {math.ceil(wait / 60)} minute(s).")
+    elif request.method == "POST" and form.is_valid():
         try:
             created = services.api_key_create(
                 actor=request.user,
@@ -65,8 +72,10 @@ def tokens(request: HttpRequest) -> HttpResponse:
         "new_key": created[0] if created else None,
         "new_token": created[1] if created else None,
     }
-    response = render(request, "oauth/tokens.html", context)
+    response = render(request, "oauth/tokens.html", context, status=429 if wait else 200)
     response["Cache-Control"] = "no-store"
+    if wait:
+        response["Retry-After"] = str(wait)
     return response
 
 

@@ -20,6 +20,14 @@ def make_user(username: str, *role_names: str, **fields) -> User:
     return user
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counts (and other cached state) do not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def owner(db) -> User:
     return make_user("olivia", roles.OWNER, name="Olivia Owner")

@@ -13,13 +13,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec
 
+from django.conf import settings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from audit.models import AuditEvent
 from audit.services import audit_record_later
 from coderproject.observability import TOOL_CALLS, TOOL_LATENCY
-from mcp_server.auth import current_credential
+from coderproject.ratelimit import arate_limit_hits
+from mcp_server.auth import current_client_ip, current_credential
 from oauth.models import User
 from workspaces.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
@@ -74,7 +76,18 @@ def domain_errors(fn: Callable[P, Awaitable[CallToolResult]]) -> Callable[P, Awa
     async def tool(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
         started = time.perf_counter()
         outcome = "error"
+        credential = current_credential()
         try:
+            wait = await arate_limit_hits(
+                scope="mcp-tool",
+                limits={
+                    f"user:{credential.user.pk}": settings.CODER_RATELIMIT_TOOL_CALLS,
+                    f"ip:{current_client_ip()}": settings.CODER_RATELIMIT_TOOL_CALLS_PER_IP,
+                },
+            )
+            if wait:
+                outcome = "rate_limited"
+                return error_result(f"Rate limit: too many tool calls. Wait {wait} seconds and call the tool again.")
             answer = await fn(*args, **kwargs)
             outcome = "error" if answer.is_error else "success"
             return answer
@@ -88,10 +101,10 @@ def domain_errors(fn: Callable[P, Awaitable[CallToolResult]]) -> Callable[P, Awa
             audit_record_later(
                 action=AuditEvent.Action.TOOL_CALL,
                 outcome=AuditEvent.Outcome.SUCCESS if outcome == "success" else AuditEvent.Outcome.FAILURE,
-                user=caller(),
+                user=credential.user,
                 resource_type="workspace" if workspace else "",
                 resource_id=str(workspace or "")[:255],
-                detail={"tool": name},
+                detail={"tool": name, "rate_limited": True} if outcome == "rate_limited" else {"tool": name},
                 duration_ms=round(elapsed * 1000, 3),
             )
 

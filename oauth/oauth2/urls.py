@@ -32,7 +32,7 @@ urlpatterns = [
         name="oauth-resource-metadata-mcp",
     ),
     path("oauth2/authorize", require(OAUTH2)(views.AuthorizationView.as_view()), name="authorize"),
-    path("oauth2/tokens", require(OAUTH2)(dot_views.TokenView.as_view()), name="token"),
+    path("oauth2/tokens", require(OAUTH2)(views.TokenView.as_view()), name="token"),
     path("oauth2/revoke", require(OAUTH2)(dot_views.RevokeTokenView.as_view()), name="revoke-token"),
     path("oauth2/register", require(OAUTH2)(views.RegistrationView.as_view()), name="dcr-register"),
     path(

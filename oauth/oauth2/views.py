@@ -5,12 +5,10 @@ The protocol work stays in DOT; these subclasses only add what it lacks.
 """
 
 import json
-import time
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -20,6 +18,8 @@ from oauth2_provider.settings import oauth2_settings
 
 from audit.models import AuditEvent
 from audit.services import audit_record
+from coderproject.env import Rate
+from coderproject.ratelimit import rate_limit_hits
 from oauth.oauth2 import policy, selectors, services
 
 REGISTRATION_WINDOW_SECONDS = 3600
@@ -35,20 +35,21 @@ def _client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _registration_allowed(request: HttpRequest) -> bool:
-    """A fixed-window count of registrations per client IP, kept in the shared cache.
+def _too_many(wait: int, description: str) -> JsonResponse:
+    response = JsonResponse({"error": "too_many_requests", "error_description": description}, status=429)
+    response["Retry-After"] = str(wait)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _registration_throttle(request: HttpRequest) -> int | None:
+    """Registrations per client IP, counted in the shared cache; seconds to wait, or None.
 
     Generous on purpose: hosted clients (Claude, ChatGPT) register every user's
     connection from a handful of addresses.
     """
-    key = f"oauth2:dcr:{_client_ip(request)}:{int(time.time()) // REGISTRATION_WINDOW_SECONDS}"
-    cache.add(key, 0, REGISTRATION_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, REGISTRATION_WINDOW_SECONDS)
-        count = 1
-    return count <= settings.CODER_OAUTH2_REGISTRATIONS_PER_HOUR
+    rate = Rate(limit=settings.CODER_OAUTH2_REGISTRATIONS_PER_HOUR, window=REGISTRATION_WINDOW_SECONDS)
+    return rate_limit_hits(scope="oauth2-register", limits={f"ip:{_client_ip(request)}": rate})
 
 
 def _checked_metadata(request: HttpRequest) -> dict | JsonResponse:
@@ -91,19 +92,27 @@ class RegistrationView(dot_views.DynamicClientRegistrationView):
     """RFC 7591 registration, open to anonymous clients within our limits."""
 
     def post(self, request, *args, **kwargs):
-        if not _registration_allowed(request):
-            response = JsonResponse(
-                {"error": "too_many_requests", "error_description": "Too many registrations; try again later."},
-                status=429,
-            )
-            response["Retry-After"] = str(REGISTRATION_WINDOW_SECONDS)
-            return response
+        wait = _registration_throttle(request)
+        if wait:
+            return _too_many(wait, "Too many registrations; try again later.")
         metadata = _checked_metadata(request)
         if isinstance(metadata, JsonResponse):
             return metadata
         # DOT reads the metadata from the body: hand it the cleaned version.
         request._body = json.dumps(metadata).encode()
         return _completed_registration(super().post(request, *args, **kwargs), metadata)
+
+
+class TokenView(dot_views.TokenView):
+    """DOT's token endpoint, rate limited per client IP (it checks client secrets and codes)."""
+
+    def post(self, request, *args, **kwargs):
+        wait = rate_limit_hits(
+            scope="oauth2-token", limits={f"ip:{_client_ip(request)}": settings.CODER_RATELIMIT_OAUTH2_TOKEN_PER_IP}
+        )
+        if wait:
+            return _too_many(wait, "Too many token requests; try again later.")
+        return super().post(request, *args, **kwargs)
 
 
 class RegistrationManagementView(dot_views.DynamicClientRegistrationManagementView):
