@@ -15,6 +15,7 @@ from mcp_server.tools.workspaces import progress_requested
 from oauth.models import User
 from workspaces import selectors, services
 from workspaces.errors import Conflict, DomainError
+from workspaces.permissions import require_workspace_action
 from workspaces.runtime import MAX_READ_BYTES, AgentConnection, Edit, connection_for
 
 DEFAULT_TIMEOUT_MS = 60_000
@@ -78,8 +79,12 @@ class FileEdits(BaseModel):
     edits: list[SearchReplace] = Field(description="Applied in order.")
 
 
-def _connect(*, actor: User, ref: str) -> AgentConnection:
+def _connect(*, actor: User, ref: str, act: bool) -> AgentConnection:
+    """The workspace's agent connection; ``act`` (commands, writes) needs its owner or a site
+    owner, reading needs only to see it (an auditor reads, never acts)."""
     workspace = selectors.workspace_get(actor=actor, ref=ref)
+    if act:
+        require_workspace_action(actor, workspace)
     try:
         return connection_for(workspace)
     except Conflict as error:
@@ -97,6 +102,7 @@ def _start_if_stopped(*, actor: User, ref: str) -> str | None:
 
 def _wait_ready(*, actor: User, ref: str) -> AgentConnection:
     workspace = selectors.workspace_get(actor=actor, ref=ref)
+    require_workspace_action(actor, workspace)
     ready = selectors.workspace_wait_ready(actor=actor, workspace=workspace, timeout_s=START_TIMEOUT_S)
     return connection_for(ready)
 
@@ -105,7 +111,7 @@ async def _connect_starting(ctx: Context, *, actor: User, ref: str) -> AgentConn
     """Coder's bash behaviour: a stopped workspace is started and waited for."""
     status = await run_orm(_start_if_stopped, actor=actor, ref=ref)
     if status is None:
-        return await run_orm(_connect, actor=actor, ref=ref)
+        return await run_orm(_connect, actor=actor, ref=ref, act=True)
     if status not in STARTING:
         raise Conflict(f"Workspace {ref} is {status}; it cannot run commands.", detail=START_HINT)
     await ctx.log("info", f"Workspace {ref} is starting; waiting until it is ready.", logger_name="coder.workspace")
@@ -158,7 +164,7 @@ def register(server: MCPServer) -> None:
     )
     @domain_errors
     async def coder_workspace_ls(workspace: WorkspaceName, path: AbsolutePath) -> Annotated[CallToolResult, Listing]:
-        connection = await run_orm(_connect, actor=caller(), ref=workspace)
+        connection = await run_orm(_connect, actor=caller(), ref=workspace, act=False)
         entries = await connection.ls(path)
         return result({"contents": [{"path": e.path, "is_dir": e.is_dir} for e in entries]})
 
@@ -176,7 +182,7 @@ def register(server: MCPServer) -> None:
             int, Field(description="How many bytes to read at most.", gt=0, le=MAX_READ_BYTES)
         ] = MAX_READ_BYTES,
     ) -> Annotated[CallToolResult, FileContent]:
-        connection = await run_orm(_connect, actor=caller(), ref=workspace)
+        connection = await run_orm(_connect, actor=caller(), ref=workspace, act=False)
         data = await connection.read(path, offset=offset, limit=limit)
         mime_type = mimetypes.guess_type(path)[0] or _sniff(data)
         return result({"content": base64.b64encode(data).decode(), "mimeType": mime_type})
@@ -196,7 +202,7 @@ def register(server: MCPServer) -> None:
             data = base64.b64decode(content, validate=True)
         except (binascii.Error, ValueError):
             return error_result("content must be base64 (standard alphabet, padded); encode the file and retry.")
-        connection = await run_orm(_connect, actor=caller(), ref=workspace)
+        connection = await run_orm(_connect, actor=caller(), ref=workspace, act=True)
         await connection.write(path, data)
         return result({"path": path, "size": len(data)})
 
@@ -211,7 +217,7 @@ def register(server: MCPServer) -> None:
         path: AbsolutePath,
         edits: Annotated[list[SearchReplace], Field(description="The edits, applied in order.", min_length=1)],
     ) -> Annotated[CallToolResult, EditOut]:
-        connection = await run_orm(_connect, actor=caller(), ref=workspace)
+        connection = await run_orm(_connect, actor=caller(), ref=workspace, act=True)
         return result(await _edit(connection, FileEdits(path=path, edits=edits)))
 
     @server.tool(
@@ -224,7 +230,7 @@ def register(server: MCPServer) -> None:
         workspace: WorkspaceName,
         files: Annotated[list[FileEdits], Field(description="Files and their edits.", min_length=1)],
     ) -> Annotated[CallToolResult, EditsOut]:
-        connection = await run_orm(_connect, actor=caller(), ref=workspace)
+        connection = await run_orm(_connect, actor=caller(), ref=workspace, act=True)
         done: list[dict[str, Any]] = []
         for item in files:
             try:
