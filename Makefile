@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint conformance conformance-auth
+.PHONY: run test lint fuzz conformance conformance-auth
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	.ci/ensure-chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fuzzers for longer than the suite's bounded run (FUZZ_EXAMPLES cases per REST operation,
+# six times as many MCP messages), with fresh random cases each time.
+fuzz: $(VENV)/.installed
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_RANDOM=1 $(PY) -m pytest tests/test_fuzz.py -W ignore $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
