@@ -12,6 +12,7 @@ import os
 import httpx
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # noqa: F401 (loaded at collection, not deep inside a test)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
