@@ -7,12 +7,22 @@ DRF's exception handler is adapted here once so views never build error bodies b
 from typing import Any
 
 from django.http import JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, parsers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from oauth.authentication import drf_auth_error, unauthorized_response
 from workspaces.errors import DomainError
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser; a body nested deeper than Python's recursion limit is a 400, not a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
 
 
 def error_body(message: str, detail: str = "", validations: list[dict[str, str]] | None = None) -> dict[str, Any]:

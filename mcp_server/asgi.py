@@ -228,7 +228,7 @@ def _initialize_params(body: bytes) -> dict[str, Any] | None:
     """Client name/version and protocol version of an ``initialize`` request, else None."""
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting; the SDK answers 400
         return None
     if not isinstance(message, dict) or message.get("method") != "initialize":
         return None

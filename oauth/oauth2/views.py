@@ -60,7 +60,7 @@ def _checked_metadata(request: HttpRequest) -> dict | JsonResponse:
         )
     try:
         data = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return _registration_error("Request body must be valid JSON")
     if not isinstance(data, dict):
         return _registration_error("Request body must be a JSON object")
