@@ -16,7 +16,13 @@ from oauth.models import User
 from workspaces import selectors, services
 from workspaces.errors import Conflict, DomainError
 from workspaces.permissions import require_workspace_action
-from workspaces.runtime import MAX_READ_BYTES, AgentConnection, Edit, connection_for
+from workspaces.runtime import AgentConnection, Edit, connection_for
+
+# A tool result travels twice (JSON text and structuredContent) and file content as base64,
+# while clients built on the Python SDK refuse SSE events over 1 MiB: keep one result well
+# under that. Larger files are read in pages with ``offset``.
+TOOL_READ_LIMIT = 256 * 1024
+TOOL_OUTPUT_LIMIT = 256 * 1024
 
 DEFAULT_TIMEOUT_MS = 60_000
 MAX_TIMEOUT_MS = 300_000
@@ -151,7 +157,9 @@ def register(server: MCPServer) -> None:
             if report:
                 await ctx.report_progress(received, None, chunk[-200:])
 
-        outcome = await connection.exec(command, timeout_s=timeout_ms / 1000, background=background, on_output=relay)
+        outcome = await connection.exec(
+            command, timeout_s=timeout_ms / 1000, background=background, output_limit=TOOL_OUTPUT_LIMIT, on_output=relay
+        )
         output = outcome.output
         if outcome.truncated:
             output += "\n[output truncated: only the first part was kept; redirect to a file and read it instead]"
@@ -170,7 +178,9 @@ def register(server: MCPServer) -> None:
 
     @server.tool(
         name="coder_workspace_read_file",
-        description=f"Read a file from a workspace, base64 encoded, at most {MAX_READ_BYTES} bytes a call.",
+        description=(
+            f"Read a file from a workspace, base64 encoded, at most {TOOL_READ_LIMIT} bytes a call (page with offset)."
+        ),
         annotations=annotations("Read file", read_only=True),
     )
     @domain_errors
@@ -179,8 +189,8 @@ def register(server: MCPServer) -> None:
         path: AbsolutePath,
         offset: Annotated[int, Field(description="Byte offset to start from.", ge=0)] = 0,
         limit: Annotated[
-            int, Field(description="How many bytes to read at most.", gt=0, le=MAX_READ_BYTES)
-        ] = MAX_READ_BYTES,
+            int, Field(description="How many bytes to read at most.", gt=0, le=TOOL_READ_LIMIT)
+        ] = TOOL_READ_LIMIT,
     ) -> Annotated[CallToolResult, FileContent]:
         connection = await run_orm(_connect, actor=caller(), ref=workspace, act=False)
         data = await connection.read(path, offset=offset, limit=limit)

@@ -1,6 +1,7 @@
 """Every Coder tool through the real stack: Daphne, the SDK client, the provisioner, local workspaces."""
 
 import base64
+import hashlib
 import json
 import os
 import time
@@ -364,3 +365,42 @@ def test_a_stream_cut_mid_command_resumes_on_another_worker_without_losing_progr
         if e.get("data", {}).get("method") == "notifications/progress"
     ]
     assert "".join(progress).split() == [f"line{i}" for i in range(1, 6)], "no progress event lost"
+
+
+def test_large_files_and_outputs_fit_what_sdk_clients_accept(member_workspace, mcp_url, member_headers):
+    """The SDK client refuses SSE events over 1 MiB: a big file is read in pages, a flood is capped."""
+    size = 600_000
+
+    async def scenario(client):
+        made = data(
+            await client.call_tool(
+                "coder_workspace_bash",
+                {
+                    "workspace": "dev",
+                    "command": f"head -c {size} /dev/urandom > big.bin; head -c 3000000 /dev/zero | tr '\\0' x",
+                },
+            )
+        )
+        home = data(await client.call_tool("coder_workspace_bash", {"workspace": "dev", "command": "pwd"}))[
+            "output"
+        ].strip()
+        chunks, offset = [], 0
+        while offset < size:
+            page = data(
+                await client.call_tool(
+                    "coder_workspace_read_file", {"workspace": "dev", "path": f"{home}/big.bin", "offset": offset}
+                )
+            )
+            chunk = base64.b64decode(page["content"])
+            assert chunk, "a page past the end would loop forever"
+            chunks.append(chunk)
+            offset += len(chunk)
+        whole = data(
+            await client.call_tool("coder_workspace_bash", {"workspace": "dev", "command": "sha256sum big.bin"})
+        )
+        return made, b"".join(chunks), whole["output"].split()[0]
+
+    made, content, digest = run(mcp_url, member_headers, scenario)
+    assert len(made["output"]) < 300_000 and "truncated" in made["output"].lower()
+    assert len(content) == size
+    assert hashlib.sha256(content).hexdigest() == digest
