@@ -4,6 +4,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -93,3 +94,15 @@ def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def start_server(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    """``manage.py server ARGS`` as a child process whose output ``wait_for_line`` reads."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "server", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

@@ -5,14 +5,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from django.db import connection
 
-from tests.helpers import ROOT, clean_env, free_port, wait_for_line
+from tests.helpers import ROOT, clean_env, free_port, start_server, wait_for_line
 from tests.mcp_server.conftest import MCP_PATH, token_headers
 from tests.mcp_server.test_transport import open_session, ping
 
@@ -59,16 +58,7 @@ def deployment(transactional_db, tmp_path):
     nginx = None
     try:
         for port in ports:  # one after the other: the first start prepares the database
-            workers.append(
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}", "--experiments", "*"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-            )
+            workers.append(start_server("--bind", f"127.0.0.1:{port}", "--experiments", "*", env=env))
             wait_for_line(workers[-1], r"Listening on")
         nginx = subprocess.Popen(["nginx", "-c", str(nginx_config(tmp_path, front, ports)), "-g", "daemon off;"])
         yield f"http://127.0.0.1:{front}", workers, ports

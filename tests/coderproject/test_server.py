@@ -1,8 +1,6 @@
 """The ``server`` command for real: a child process that migrates, creates the owner and serves."""
 
 import re
-import subprocess
-import sys
 
 import httpx
 import pytest
@@ -10,7 +8,7 @@ import pytest
 from oauth.models import User
 from oauth.roles import OWNER, user_roles
 from oauth.services import user_create_first_owner
-from tests.helpers import ROOT, clean_env, free_port, wait_for_line
+from tests.helpers import clean_env, free_port, start_server, wait_for_line
 
 
 @pytest.mark.django_db
@@ -35,14 +33,7 @@ def test_first_owner_takes_the_configured_password():
 def test_server_command_serves_login_page_and_admin(tmp_path):
     port = free_port()
     env = clean_env(CODER_DATA_DIR=str(tmp_path), CODER_ACCESS_URL=f"http://127.0.0.1:{port}", PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}", "--experiments", "*"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_server("--bind", f"127.0.0.1:{port}", "--experiments", "*", env=env)
     try:
         output = wait_for_line(process, r"Listening on")
         assert "Created the first owner 'admin'" in output
@@ -67,14 +58,7 @@ def test_server_command_serves_login_page_and_admin(tmp_path):
         process.wait(timeout=15)
 
     # A second start finds the owner and creates nobody.
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_server("--bind", f"127.0.0.1:{port}", env=env)
     try:
         output = wait_for_line(process, r"Listening on")
         assert "Created the first owner" not in output

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import ROOT, clean_env, free_port, read_output, wait_for_line
+from tests.helpers import ROOT, clean_env, free_port, read_output, start_server, wait_for_line
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +39,8 @@ def serving_pids(base: str, attempts: int = 40) -> set[int]:
 
 def test_workers_share_the_port_restart_when_killed_and_stop_cleanly(tmp_path):
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--grace", "5"],
-        cwd=ROOT,
-        env=clean_env(CODER_DATA_DIR=str(tmp_path), PYTHONUNBUFFERED="1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = clean_env(CODER_DATA_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    process = start_server("--bind", f"127.0.0.1:{port}", "--workers", "2", "--grace", "5", env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_line(process, r"\(2 workers\)")
@@ -87,14 +81,7 @@ def test_sigterm_lets_an_in_flight_tool_call_finish(tmp_path):
 
     port = free_port()
     env = clean_env(CODER_DATA_DIR=str(tmp_path), PYTHONUNBUFFERED="1", CODER_ACCESS_URL=f"http://127.0.0.1:{port}")
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}", "--experiments", "*", "--grace", "20"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_server("--bind", f"127.0.0.1:{port}", "--experiments", "*", "--grace", "20", env=env)
     try:
         wait_for_line(process, r"Listening on")
         token = subprocess.run(

@@ -1,14 +1,12 @@
 """Tokens carried in query strings never reach the logs."""
 
 import logging
-import subprocess
-import sys
 
 import httpx
 import pytest
 
 from oauth.redaction import RedactTokensFilter, redact_tokens
-from tests.helpers import ROOT, clean_env, free_port, wait_for_line
+from tests.helpers import clean_env, free_port, start_server, wait_for_line
 
 SECRET_LOOKING = "abcdefghij-" + "S3cr3tS3cr3tS3cr3tS3cr"
 
@@ -41,14 +39,7 @@ def test_the_server_logs_no_query_string_token(tmp_path):
         CODER_ACCESS_LOG="true",
         PYTHONUNBUFFERED="1",
     )
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_server("--bind", f"127.0.0.1:{port}", env=env)
     try:
         output = wait_for_line(process, r"Listening on")
         base = f"http://127.0.0.1:{port}"
