@@ -328,6 +328,12 @@ CODER_MCP_CONFORMANCE_FIXTURE = env_bool("CODER_MCP_CONFORMANCE_FIXTURE", False)
 CODER_WORKSPACES_DIR = Path(env_str("CODER_WORKSPACES_DIR", str(DATA_DIR / "workspaces"))).expanduser().resolve()
 CODER_PROVISIONER_DAEMONS = env_int("CODER_PROVISIONER_DAEMONS", 3, minimum=0)
 CODER_PROVISIONER_STALE_AFTER = env_duration("CODER_PROVISIONER_STALE_AFTER", "5m")
+# Limits on every process a workspace runs (0 = none): processes per workspace (pids cgroup
+# where the server may make one; per user otherwise, which does not bind root), address
+# space per process, largest file a process writes.
+CODER_WORKSPACE_MAX_PROCESSES = env_int("CODER_WORKSPACE_MAX_PROCESSES", 512, minimum=0)
+CODER_WORKSPACE_MAX_MEMORY_MB = env_int("CODER_WORKSPACE_MAX_MEMORY_MB", 8192, minimum=0)
+CODER_WORKSPACE_MAX_FILE_MB = env_int("CODER_WORKSPACE_MAX_FILE_MB", 0, minimum=0)
 
 # ---------------------------------------------------------------------------
 # Workspace agents (issue 9): how often a connected agent reports; three missed beats = timeout

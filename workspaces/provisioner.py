@@ -306,13 +306,18 @@ def _run_build(job: ProvisionerJob, log: _JobLog) -> Callable[[], None] | None:
     manifest = Manifest.from_json(build.template_version.manifest)
     laid = local.lay_in_home(directory=directory, archive=bytes(build.template_version.file.data), home=manifest.home)
     log(f"Home directory {directory}" + (f" created with {laid} template file(s)" if laid else ""), stage="Setting up")
-    env = local.build_environment(build)
+    connection = local.LocalAgentConnection(
+        root=directory,
+        env=local.build_environment(build),
+        workspace_id=str(workspace.id),
+        policy=local.process_policy(),
+    )
     log.raise_if_canceled()
     if manifest.build_script:
         log("Running the build script", stage="Build script")
         log.on_cancel = lambda: local.kill_workspace_processes(workspace.id)
         result = _run_script(
-            local.LocalAgentConnection(root=directory, env=env, workspace_id=str(workspace.id)),
+            connection,
             manifest.build_script,
             timeout_s=manifest.startup_script_timeout,
             on_line=log,
@@ -334,7 +339,6 @@ def _run_build(job: ProvisionerJob, log: _JobLog) -> Callable[[], None] | None:
     log(f"Agent {agent.name} connected", stage="Done")
     if not manifest.startup_script:
         return None
-    connection = local.LocalAgentConnection(root=directory, env=env, workspace_id=str(workspace.id))
     return lambda: _run_startup_script(agent, connection, manifest)
 
 

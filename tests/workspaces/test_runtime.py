@@ -10,12 +10,17 @@ import pytest
 
 from workspaces.errors import Conflict, InvalidInput, NotFound
 from workspaces.runtime import MAX_READ_BYTES, TIMEOUT_NOTE, Edit
+from workspaces.runtime.host import (
+    MAX_COMMAND_BYTES,
+    PROCESS_LIMIT_NOTE,
+    ProcessPolicy,
+    _tagged_pids,
+    pids_cgroup_base,
+)
 from workspaces.runtime.local import LocalAgentConnection, kill_workspace_processes
 
 
-@pytest.fixture
-def conn(tmp_path) -> LocalAgentConnection:
-    root = tmp_path / "home"
+def make_connection(root: Path, policy: ProcessPolicy | None = None) -> LocalAgentConnection:
     root.mkdir()
     workspace_id = f"test-{os.getpid()}-{time.monotonic_ns()}"
     env = {
@@ -26,9 +31,23 @@ def conn(tmp_path) -> LocalAgentConnection:
         "CODER_WORKSPACE_OWNER_NAME": "mike",
         "CODER_WORKSPACE_ID": workspace_id,
     }
-    connection = LocalAgentConnection(root=root, env=env, workspace_id=workspace_id)
+    return LocalAgentConnection(root=root, env=env, workspace_id=workspace_id, policy=policy)
+
+
+@pytest.fixture
+def conn(tmp_path) -> LocalAgentConnection:
+    connection = make_connection(tmp_path / "home")
     yield connection
-    kill_workspace_processes(workspace_id)
+    kill_workspace_processes(connection.workspace_id)
+
+
+@pytest.fixture
+def limited(tmp_path) -> LocalAgentConnection:
+    """A workspace with small limits: 64 processes, 512 MiB of address space, 1 MiB files."""
+    policy = ProcessPolicy(max_processes=64, max_memory_bytes=512 * 1024 * 1024, max_file_bytes=1024 * 1024)
+    connection = make_connection(tmp_path / "limited", policy)
+    yield connection
+    kill_workspace_processes(connection.workspace_id)
 
 
 def run(coro):
@@ -201,3 +220,74 @@ def test_commands_in_a_removed_workspace_are_a_conflict(conn):
     conn.root.rmdir()
     with pytest.raises(Conflict, match="is gone"):
         run(conn.exec("true", timeout_s=5))
+
+
+# ---------------------------------------------------------------------------
+# Limits (ProcessPolicy) and input limits
+# ---------------------------------------------------------------------------
+
+
+def test_the_policy_travels_as_json():
+    policy = ProcessPolicy(max_processes=10, max_memory_bytes=2**30, max_file_bytes=None)
+    assert ProcessPolicy.from_json(policy.to_json()) == policy
+    assert ProcessPolicy.from_json(None) == ProcessPolicy()
+
+
+@pytest.mark.skipif(pids_cgroup_base() is None, reason="no pids cgroup can be made here (needs root or delegation)")
+def test_a_fork_bomb_is_contained_and_killed(limited):
+    """As root RLIMIT_NPROC binds nothing: the workspace's pids cgroup holds the bomb at its
+    limit, and the command that hit the limit has its processes killed."""
+    started = time.monotonic()
+    result = run(limited.exec(":(){ :|:& };:", timeout_s=5))
+    assert time.monotonic() - started < 15
+    assert PROCESS_LIMIT_NOTE.format(limit=64) in result.output
+    assert wait_until(lambda: not _tagged_pids(limited.workspace_id)), "the bomb outlived its command"
+    assert run(limited.exec("echo still here", timeout_s=10)).output == "still here\n"
+
+
+def test_memory_beyond_the_limit_fails_in_the_process(limited):
+    result = run(limited.exec("python3 -c 'bytearray(2 * 1024**3)'", timeout_s=30))
+    assert result.exit_code == 1 and "MemoryError" in result.output
+    assert run(limited.exec("python3 -c 'print(len(bytearray(100 * 1024**2)))'", timeout_s=30)).exit_code == 0
+
+
+def test_files_beyond_the_limit_are_cut(limited):
+    result = run(limited.exec("head -c 2000000 /dev/zero > big; echo $?", timeout_s=10))
+    assert result.output.strip().endswith("153")  # 128 + SIGXFSZ
+    assert (limited.root / "big").stat().st_size == 1024 * 1024
+
+
+def test_a_command_over_the_limit_is_refused(conn):
+    with pytest.raises(InvalidInput, match=f"limit is {MAX_COMMAND_BYTES}") as refused:
+        run(conn.exec("echo " + "x" * MAX_COMMAND_BYTES, timeout_s=5))
+    assert refused.value.field == "command"
+    with pytest.raises(InvalidInput, match="not valid Unicode"):
+        run(conn.exec("echo \ud800", timeout_s=5))
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("a/" * 2500, "limit is 4096"),
+        ("n" * 300, "limit is 255"),
+        ("d/" + "é" * 128, "limit is 255"),  # 256 bytes in UTF-8
+        ("bad\ud800", "not valid Unicode"),
+    ],
+    ids=["5000-byte path", "300-byte name", "256-byte UTF-8 name", "lone surrogate"],
+)
+def test_overlong_and_malformed_paths_are_refused(conn, path, message):
+    for operation in (conn.write(path, b"x"), conn.read(path), conn.ls(path)):
+        with pytest.raises(InvalidInput, match=message) as refused:
+            run(operation)
+        assert refused.value.field == "path"
+
+
+def test_file_system_errors_are_domain_errors(conn):
+    (conn.root / "file.txt").write_text("x")
+    with pytest.raises(InvalidInput, match="Not a directory|File exists") as not_a_directory:
+        run(conn.write("file.txt/inner.txt", b"x"))
+    assert not_a_directory.value.field == "path"
+    (conn.root / "a").symlink_to(conn.root / "b")
+    (conn.root / "b").symlink_to(conn.root / "a")
+    with pytest.raises(InvalidInput, match="cannot be resolved"):
+        run(conn.read("a"))

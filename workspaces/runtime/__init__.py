@@ -89,7 +89,7 @@ def connection_for(workspace: "Workspace") -> AgentConnection:
     Reads ``workspace.owner`` and ``workspace.latest_build`` (with its template version):
     call it from sync code, or pass a workspace from ``selectors.workspace_get``.
     """
-    from workspaces.runtime.local import LocalAgentConnection, build_environment, workspace_directory
+    from workspaces.runtime.local import LocalAgentConnection, build_environment, process_policy, workspace_directory
 
     build = workspace.latest_build
     if build is None or build.transition != "start" or build.status != "running":
@@ -103,4 +103,5 @@ def connection_for(workspace: "Workspace") -> AgentConnection:
         root=workspace_directory(workspace.id),
         env=build_environment(build),
         workspace_id=str(workspace.id),
+        policy=process_policy(),
     )

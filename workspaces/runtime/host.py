@@ -7,12 +7,21 @@ agent (``python -m workspaces.agent``) on whatever host the workspace lives.
 Every process runs in its own process group (so a timeout kills all of it) with the
 workspace directory as cwd, and an environment tagged with ``CODER_WORKSPACE_ID``: stopping
 a workspace kills every process carrying the tag, wherever it was started from.
+
+A ``ProcessPolicy`` (built from the server's settings, sent to remote agents in their
+manifest) limits those processes: ``setrlimit`` for memory, file size and processes per
+user, and, because ``RLIMIT_NPROC`` does not bind root, a pids cgroup per workspace
+wherever this process may create one (cgroup v1's ``pids`` hierarchy, or a v2 tree with
+the ``pids`` controller).
 """
 
 import asyncio
 import codecs
 import contextlib
+import errno
+import functools
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -20,7 +29,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workspaces.errors import Conflict, InvalidInput, NotFound
 from workspaces.runtime import (
@@ -38,6 +50,157 @@ from workspaces.runtime import (
 
 SHELL = shutil.which("bash") or "/bin/sh"
 DRAIN_GRACE_S = 0.5
+# Beyond these a command or path is refused with a clear error instead of failing in exec()
+# (one argument may not exceed 128 KiB) or deep in the file system.
+MAX_COMMAND_BYTES = 100_000
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
+PROCESS_LIMIT_NOTE = "[the command reached the workspace's process limit ({limit}); its processes were killed]"
+
+
+# ---------------------------------------------------------------------------
+# Limits
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessPolicy:
+    """What every process of a workspace may use. ``None`` means no limit.
+
+    ``max_processes`` binds per workspace through a pids cgroup when one can be made here,
+    and per user through ``RLIMIT_NPROC`` (which the kernel does not apply to root);
+    ``max_memory_bytes`` is each process's address space (``RLIMIT_AS``), ``max_file_bytes``
+    the largest file a process may write (``RLIMIT_FSIZE``).
+    """
+
+    max_processes: int | None = None
+    max_memory_bytes: int | None = None
+    max_file_bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "max_processes": self.max_processes,
+            "max_memory_bytes": self.max_memory_bytes,
+            "max_file_bytes": self.max_file_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "ProcessPolicy":
+        data = data or {}
+
+        def limit(name: str) -> int | None:
+            value = data.get(name)
+            return None if value is None else int(value)
+
+        return cls(
+            max_processes=limit("max_processes"),
+            max_memory_bytes=limit("max_memory_bytes"),
+            max_file_bytes=limit("max_file_bytes"),
+        )
+
+    def rlimits(self) -> list[tuple[int, int]]:
+        pairs = [
+            (resource.RLIMIT_NPROC, self.max_processes),
+            (resource.RLIMIT_AS, self.max_memory_bytes),
+            (resource.RLIMIT_FSIZE, self.max_file_bytes),
+        ]
+        return [(kind, value) for kind, value in pairs if value is not None]
+
+
+def _cgroup_mounts() -> Iterator[tuple[str, str, str]]:
+    """(mount point, file system type, super options) of every cgroup mount."""
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            separator = fields.index("-")
+            if fields[separator + 1] in ("cgroup", "cgroup2"):
+                yield fields[4], fields[separator + 1], fields[separator + 3]
+
+
+@functools.cache
+def pids_cgroup_base() -> Path | None:
+    """The directory under which this process can make one pids cgroup per workspace; None
+    when there is none (no permission, no pids controller). Checked once per process."""
+    try:
+        own = {}
+        with open("/proc/self/cgroup") as cgroups:
+            for line in cgroups:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                own[controllers] = path.lstrip("/")
+        candidates = []
+        for mount, kind, options in _cgroup_mounts():
+            if kind == "cgroup" and "pids" in options.split(","):
+                key = next((c for c in own if "pids" in c.split(",")), None)
+                if key is not None:
+                    candidates.append((Path(mount) / own[key], False))
+            elif kind == "cgroup2" and "" in own:
+                candidates.append((Path(mount) / own[""], True))
+        for parent, unified in candidates:
+            base = parent / "coder-workspaces"
+            with contextlib.suppress(OSError):
+                if unified:  # v2: the controller must be handed down to our children and theirs
+                    (parent / "cgroup.subtree_control").write_text("+pids")
+                base.mkdir(exist_ok=True)
+                if unified:
+                    (base / "cgroup.subtree_control").write_text("+pids")
+                probe = base / f"probe-{os.getpid()}"
+                probe.mkdir(exist_ok=True)
+                usable = (probe / "pids.max").exists()
+                probe.rmdir()
+                if usable:
+                    return base
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _workspace_cgroup(workspace_id: str, max_processes: int | None) -> Path | None:
+    """The workspace's pids cgroup with its limit set, made on first use; None without one."""
+    base = pids_cgroup_base()
+    if base is None or max_processes is None:
+        return None
+    group = base / workspace_id
+    try:
+        group.mkdir(exist_ok=True)
+        (group / "pids.max").write_text(str(max_processes))
+    except OSError:
+        return None
+    return group
+
+
+def _limits_in_child(rlimits: list[tuple[int, int]], cgroup_procs: str | None) -> Callable[[], None] | None:
+    """What the child runs between fork and exec: join the workspace's cgroup, lower its
+    limits. Only async-signal-tolerant calls, as other threads may hold locks at fork."""
+    if not rlimits and cgroup_procs is None:
+        return None
+
+    def apply() -> None:
+        if cgroup_procs is not None:
+            fd = os.open(cgroup_procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        for kind, value in rlimits:
+            _, hard = resource.getrlimit(kind)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(kind, (value, value))
+
+    return apply
+
+
+def _limit_hits(group: Path | None) -> int:
+    """How often the cgroup refused a fork because of its limit."""
+    if group is None:
+        return 0
+    try:
+        for line in (group / "pids.events").read_text().splitlines():
+            name, _, count = line.partition(" ")
+            if name == "max":
+                return int(count)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 # ---------------------------------------------------------------------------
@@ -67,12 +230,28 @@ def _tagged_pids(workspace_id: str) -> list[int]:
     return pids
 
 
+def _cgroup_pids(workspace_id: str) -> list[int]:
+    base = pids_cgroup_base()
+    if base is None:
+        return []
+    try:
+        return [int(pid) for pid in (base / workspace_id / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def kill_workspace_processes(workspace_id: uuid.UUID | str, *, timeout_s: float = 10) -> int:
-    """Kill every process of the workspace (and their process groups); returns how many."""
+    """Kill every process of the workspace (and their process groups); returns how many.
+
+    Processes are found by their environment tag and, where there is one, in the
+    workspace's cgroup (which also holds those that cleared their environment).
+    """
+    workspace_id = str(workspace_id)
     killed: set[int] = set()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        pids = [pid for pid in _tagged_pids(str(workspace_id)) if pid not in killed]
+        found = {*_tagged_pids(workspace_id), *_cgroup_pids(workspace_id)} - {os.getpid()}
+        pids = [pid for pid in found if pid not in killed]
         if not pids:
             break
         for pid in pids:
@@ -82,6 +261,10 @@ def kill_workspace_processes(workspace_id: uuid.UUID | str, *, timeout_s: float 
             except (ProcessLookupError, PermissionError):
                 pass
             killed.add(pid)
+    base = pids_cgroup_base()
+    if base is not None:
+        with contextlib.suppress(OSError):  # busy while the last ones die: the next stop removes it
+            (base / workspace_id).rmdir()
     return len(killed)
 
 
@@ -141,17 +324,79 @@ def _exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def _encoded(text: str, field: str) -> bytes:
+    try:
+        return os.fsencode(text)
+    except UnicodeEncodeError:
+        raise InvalidInput(f"The {field} is not valid Unicode (a lone surrogate).", field=field) from None
+
+
+# What the file system says, as errors a caller can act on (never a traceback).
+_PATH_ERRORS = {errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.ELOOP, errno.EINVAL, errno.EEXIST}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ETXTBSY}
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _os_errors(operation: Callable) -> Callable:
+    """Turn an ``OSError`` of a file operation on ``path`` (its second argument) into a domain error."""
+
+    @functools.wraps(operation)
+    def run(*args: Any) -> Any:
+        try:
+            return operation(*args)
+        except OSError as error:
+            path = next(arg for arg in args if isinstance(arg, str))
+            reason = error.strerror or str(error)
+            if error.errno == errno.ENOENT:
+                raise NotFound(f"{path}: {reason}.", field="path") from None
+            if error.errno in _PATH_ERRORS:
+                raise InvalidInput(f"{path}: {reason}.", field="path") from None
+            if error.errno in _DENIED:
+                raise Conflict(
+                    f"{path}: {reason}.",
+                    field="path",
+                    detail="Change its permissions with a command, or use another path.",
+                ) from None
+            if error.errno in _FULL:
+                raise Conflict(
+                    f"{path}: {reason}.", field="path", detail="Free space in the workspace, then retry."
+                ) from None
+            raise Conflict(f"{path}: {reason}.", field="path") from None
+
+    return run
+
+
 # ---------------------------------------------------------------------------
 # The connection
 # ---------------------------------------------------------------------------
 
 
 class LocalAgentConnection(AgentConnection):
-    def __init__(self, *, root: Path, env: dict[str, str], workspace_id: str) -> None:
+    def __init__(
+        self, *, root: Path, env: dict[str, str], workspace_id: str, policy: ProcessPolicy | None = None
+    ) -> None:
         self.root = Path(root).resolve()
         self.directory = str(self.root)
         self.env = env
         self.workspace_id = workspace_id
+        self.policy = policy or ProcessPolicy()
+
+    def _cgroup(self) -> Path | None:
+        return _workspace_cgroup(self.workspace_id, self.policy.max_processes)
+
+    def _spawn(self, command: str, *, stdout: Any, group: Path | None) -> subprocess.Popen:
+        """Start ``command`` in the workspace's cgroup (if any) under the policy's limits."""
+        limits = _limits_in_child(self.policy.rlimits(), None if group is None else str(group / "cgroup.procs"))
+        return subprocess.Popen(
+            [SHELL, "-c", command],
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=limits,  # noqa: PLW1509 (only setrlimit and a cgroup write, see _limits_in_child)
+        )
 
     async def exec(
         self,
@@ -166,21 +411,22 @@ class LocalAgentConnection(AgentConnection):
             raise InvalidInput("A command is required.", field="command")
         if "\0" in command:
             raise InvalidInput("The command contains a NUL byte.", field="command")
+        size = len(_encoded(command, "command"))
+        if size > MAX_COMMAND_BYTES:
+            raise InvalidInput(
+                f"The command is {size} bytes; the limit is {MAX_COMMAND_BYTES}. "
+                "Write a long script to a file and run the file.",
+                field="command",
+            )
         if timeout_s <= 0:
             raise InvalidInput("The timeout must be positive.", field="timeout_ms")
         if not self.root.is_dir():
             raise Conflict(f"The workspace directory {self.root} is gone; start the workspace again.")
         if background:
             return self._exec_background(command)
-        process = subprocess.Popen(
-            [SHELL, "-c", command],
-            cwd=self.root,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        group = self._cgroup()
+        hits = _limit_hits(group)
+        process = self._spawn(command, stdout=subprocess.PIPE, group=group)
         output = _Output(output_limit, on_output)
         stream = asyncio.StreamReader()
         transport, _ = await asyncio.get_running_loop().connect_read_pipe(
@@ -207,6 +453,10 @@ class LocalAgentConnection(AgentConnection):
                 reader.cancel()
             transport.close()
         text = output.text()
+        if _limit_hits(group) > hits:  # a fork bomb, or a runaway build: what it left must not run on
+            _kill_group(process.pid)
+            note = PROCESS_LIMIT_NOTE.format(limit=self.policy.max_processes)
+            text = (text + "\n" if text and not text.endswith("\n") else text) + note
         if timed_out:
             return ExecResult(
                 output=(text + "\n" if text and not text.endswith("\n") else text) + TIMEOUT_NOTE,
@@ -221,15 +471,7 @@ class LocalAgentConnection(AgentConnection):
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"background-{time.time_ns()}.log"
         with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                [SHELL, "-c", command],
-                cwd=self.root,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            process = self._spawn(command, stdout=log, group=self._cgroup())
         threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
         return ExecResult(
             output=f"Started in the background (PID {process.pid}); output goes to {log_path}", exit_code=0
@@ -243,11 +485,20 @@ class LocalAgentConnection(AgentConnection):
             raise InvalidInput("A path is required.", field="path")
         if "\0" in path:
             raise InvalidInput("The path contains a NUL byte.", field="path")
+        encoded = _encoded(path, "path")
+        if len(encoded) > MAX_PATH_BYTES:
+            raise InvalidInput(f"The path is {len(encoded)} bytes; the limit is {MAX_PATH_BYTES}.", field="path")
+        longest = max(len(part) for part in encoded.split(b"/"))
+        if longest > MAX_NAME_BYTES:
+            raise InvalidInput(f"A name in the path is {longest} bytes; the limit is {MAX_NAME_BYTES}.", field="path")
         if path == "~" or path.startswith("~/"):
             path = str(self.root) + path[1:]
         if ".." in Path(path).parts:
             raise InvalidInput(f"{path}: '..' is not allowed; give a path inside {self.root}.", field="path")
-        resolved = (self.root / path).resolve()  # an absolute path replaces the root
+        try:
+            resolved = (self.root / path).resolve()  # an absolute path replaces the root
+        except (RuntimeError, OSError) as error:  # a symlink loop
+            raise InvalidInput(f"{path} cannot be resolved: {error}", field="path") from None
         if resolved != self.root and self.root not in resolved.parents:
             raise InvalidInput(f"{path} is outside the workspace directory {self.root}.", field="path")
         return resolved
@@ -257,6 +508,7 @@ class LocalAgentConnection(AgentConnection):
         return await asyncio.to_thread(self._ls, target, path)
 
     @staticmethod
+    @_os_errors
     def _ls(target: Path, path: str) -> list[Entry]:
         if not target.exists():
             raise NotFound(f"{path}: no such directory.", field="path")
@@ -277,6 +529,7 @@ class LocalAgentConnection(AgentConnection):
         return await asyncio.to_thread(self._read, target, path, offset, min(limit, MAX_READ_BYTES))
 
     @staticmethod
+    @_os_errors
     def _read(target: Path, path: str, offset: int, limit: int) -> bytes:
         if not target.exists():
             raise NotFound(f"{path}: no such file.", field="path")
@@ -290,6 +543,7 @@ class LocalAgentConnection(AgentConnection):
         target = self.resolve(path)
         await asyncio.to_thread(self._write, target, path, data)
 
+    @_os_errors
     def _write(self, target: Path, path: str, data: bytes) -> None:
         if target.is_dir():
             raise InvalidInput(f"{path} is a directory.", field="path")

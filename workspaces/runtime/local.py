@@ -16,14 +16,16 @@ from django.conf import settings
 
 from workspaces.manifest import Manifest
 from workspaces.models import WorkspaceBuild
-from workspaces.runtime.host import SHELL, LocalAgentConnection, kill_workspace_processes
+from workspaces.runtime.host import SHELL, LocalAgentConnection, ProcessPolicy, kill_workspace_processes
 
 __all__ = [
     "SHELL",
     "LocalAgentConnection",
+    "ProcessPolicy",
     "build_environment",
     "kill_workspace_processes",
     "lay_in_home",
+    "process_policy",
     "remove_directory",
     "workspace_directory",
 ]
@@ -33,6 +35,16 @@ _PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
 
 def workspace_directory(workspace_id: uuid.UUID | str) -> Path:
     return Path(settings.CODER_WORKSPACES_DIR) / str(workspace_id)
+
+
+def process_policy() -> ProcessPolicy:
+    """The limits from the settings, for local processes and remote agents alike."""
+    mebibyte = 1024 * 1024
+    return ProcessPolicy(
+        max_processes=settings.CODER_WORKSPACE_MAX_PROCESSES or None,
+        max_memory_bytes=settings.CODER_WORKSPACE_MAX_MEMORY_MB * mebibyte or None,
+        max_file_bytes=settings.CODER_WORKSPACE_MAX_FILE_MB * mebibyte or None,
+    )
 
 
 def build_environment(build: WorkspaceBuild) -> dict[str, str]:
