@@ -1,7 +1,8 @@
-"""System checks that refuse unsafe production settings (ids are stable: coder.E00N)."""
+"""System checks that refuse unsafe production settings and warn about weak ones (ids are
+stable: coder.E00N, coder.W00N)."""
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register(Tags.security)
@@ -35,3 +36,30 @@ def production_settings(app_configs, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+@register(Tags.security)
+def workspace_sandbox(app_configs, **kwargs) -> list[Warning]:
+    """Say at start-up when workspace commands will not run in the sandbox."""
+    from workspaces.runtime.host import find_sandbox
+
+    if settings.CODER_WORKSPACE_SANDBOX == "off":
+        return []
+    bwrap, reason = find_sandbox()
+    if bwrap is not None:
+        return []
+    if settings.CODER_WORKSPACE_SANDBOX == "required":
+        return [
+            Warning(
+                f"CODER_WORKSPACE_SANDBOX=required but {reason}: local workspaces will not start.",
+                hint="Install bubblewrap (apt-get install bubblewrap) or set CODER_WORKSPACE_SANDBOX=auto.",
+                id="coder.W001",
+            )
+        ]
+    return [
+        Warning(
+            f"Workspace commands run without a sandbox: {reason}.",
+            hint="Install bubblewrap (apt-get install bubblewrap); docs/security.md says what it isolates.",
+            id="coder.W002",
+        )
+    ]

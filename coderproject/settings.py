@@ -13,7 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from coderproject import experiments
-from coderproject.env import env_bool, env_duration, env_int, env_list, env_rate, env_str
+from coderproject.env import env_bool, env_choice, env_duration, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -334,6 +334,13 @@ CODER_PROVISIONER_STALE_AFTER = env_duration("CODER_PROVISIONER_STALE_AFTER", "5
 CODER_WORKSPACE_MAX_PROCESSES = env_int("CODER_WORKSPACE_MAX_PROCESSES", 512, minimum=0)
 CODER_WORKSPACE_MAX_MEMORY_MB = env_int("CODER_WORKSPACE_MAX_MEMORY_MB", 8192, minimum=0)
 CODER_WORKSPACE_MAX_FILE_MB = env_int("CODER_WORKSPACE_MAX_FILE_MB", 0, minimum=0)
+# Commands and scripts in a bubblewrap sandbox: "auto" when bwrap works here, "required"
+# (workspaces do not start without it) or "off". Hidden in it besides the data directory,
+# the workspaces directory and every *_FILE secret: CODER_WORKSPACE_SANDBOX_HIDE.
+CODER_WORKSPACE_SANDBOX = env_choice("CODER_WORKSPACE_SANDBOX", "auto", ("auto", "required", "off"))
+CODER_WORKSPACE_SANDBOX_HIDE = env_list(
+    "CODER_WORKSPACE_SANDBOX_HIDE", ["/root", "/etc/coder", "/etc/shadow", "/etc/gshadow", "/run/docker.sock"]
+)
 
 # ---------------------------------------------------------------------------
 # Workspace agents (issue 9): how often a connected agent reports; three missed beats = timeout

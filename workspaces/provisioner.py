@@ -312,6 +312,8 @@ def _run_build(job: ProvisionerJob, log: _JobLog) -> Callable[[], None] | None:
         workspace_id=str(workspace.id),
         policy=local.process_policy(),
     )
+    if problem := connection.sandbox_problem():
+        raise JobFailed(problem)
     log.raise_if_canceled()
     if manifest.build_script:
         log("Running the build script", stage="Build script")

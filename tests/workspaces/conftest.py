@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import make_user
 from workspaces import provisioner
 from workspaces.manifest import archive_from_files
+from workspaces.runtime.host import kill_workspace_processes
 from workspaces.services import file_upload, template_create, template_ensure_starter, template_version_create
 
 
@@ -25,6 +26,9 @@ def workspaces_dir(settings, tmp_path):
                     os.kill(int(entry.name), signal.SIGKILL)
         except (OSError, ValueError):
             continue
+    if settings.CODER_WORKSPACES_DIR.is_dir():  # and their cgroups go
+        for workspace in os.scandir(settings.CODER_WORKSPACES_DIR):
+            kill_workspace_processes(workspace.name, timeout_s=5)
 
 
 def run_jobs() -> int:

@@ -13,6 +13,14 @@ manifest) limits those processes: ``setrlimit`` for memory, file size and proces
 user, and, because ``RLIMIT_NPROC`` does not bind root, a pids cgroup per workspace
 wherever this process may create one (cgroup v1's ``pids`` hierarchy, or a v2 tree with
 the ``pids`` controller).
+
+With the policy's ``sandbox`` on and bubblewrap (``bwrap``) usable here, each command runs
+in a sandbox: the host file system read-only, the workspace directory the only writable
+place (its ``.coder/tmp`` is the sandbox's ``/tmp``), the policy's hidden paths (other
+workspaces, the server's data) covered by empty directories, fresh user, PID, IPC and UTS
+namespaces and no capabilities. As without the sandbox, what a command leaves running lives
+on until the workspace stops (bwrap's init keeps the PID namespace while it has children).
+The network is the host's.
 """
 
 import asyncio
@@ -55,6 +63,16 @@ DRAIN_GRACE_S = 0.5
 MAX_COMMAND_BYTES = 100_000
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
+SANDBOX_MODES = ("auto", "required", "off")
+# The sandbox around every command: read-only host, fresh /dev and /proc, own namespaces
+# (the user namespace makes RLIMIT_NPROC bind even root), no capabilities.
+BWRAP_FLAGS = (
+    "--ro-bind", "/", "/",
+    "--dev", "/dev",
+    "--proc", "/proc",
+    "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+    "--cap-drop", "ALL",
+)  # fmt: skip
 PROCESS_LIMIT_NOTE = "[the command reached the workspace's process limit ({limit}); its processes were killed]"
 
 
@@ -76,12 +94,20 @@ class ProcessPolicy:
     max_processes: int | None = None
     max_memory_bytes: int | None = None
     max_file_bytes: int | None = None
+    sandbox: str = "off"
+    hidden_paths: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.sandbox not in SANDBOX_MODES:
+            raise ValueError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}, not {self.sandbox!r}")
 
     def to_json(self) -> dict[str, Any]:
         return {
             "max_processes": self.max_processes,
             "max_memory_bytes": self.max_memory_bytes,
             "max_file_bytes": self.max_file_bytes,
+            "sandbox": self.sandbox,
+            "hidden_paths": list(self.hidden_paths),
         }
 
     @classmethod
@@ -96,6 +122,8 @@ class ProcessPolicy:
             max_processes=limit("max_processes"),
             max_memory_bytes=limit("max_memory_bytes"),
             max_file_bytes=limit("max_file_bytes"),
+            sandbox=data.get("sandbox", "off"),
+            hidden_paths=tuple(data.get("hidden_paths", ())),
         )
 
     def rlimits(self) -> list[tuple[int, int]]:
@@ -105,6 +133,29 @@ class ProcessPolicy:
             (resource.RLIMIT_FSIZE, self.max_file_bytes),
         ]
         return [(kind, value) for kind, value in pairs if value is not None]
+
+
+@functools.cache
+def _bwrap_problem(bwrap: str) -> str:
+    """Why ``bwrap`` cannot make our sandbox on this host ("" when it can); tried once."""
+    try:
+        probe = subprocess.run(
+            [bwrap, *BWRAP_FLAGS, "--", "true"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"{bwrap} does not run ({error})"
+    if probe.returncode != 0:
+        return f"{bwrap} cannot make a sandbox here ({probe.stderr.decode(errors='replace').strip()})"
+    return ""
+
+
+def find_sandbox() -> tuple[str | None, str]:
+    """The ``bwrap`` to sandbox commands with, or None and the reason there is none."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return None, "bwrap is not installed (Debian's bubblewrap package)"
+    problem = _bwrap_problem(bwrap)
+    return (None, problem) if problem else (bwrap, "")
 
 
 def _cgroup_mounts() -> Iterator[tuple[str, str, str]]:
@@ -384,11 +435,39 @@ class LocalAgentConnection(AgentConnection):
     def _cgroup(self) -> Path | None:
         return _workspace_cgroup(self.workspace_id, self.policy.max_processes)
 
+    def sandbox_problem(self) -> str | None:
+        """Why this workspace may run nothing: its policy requires the sandbox and there is none."""
+        if self.policy.sandbox != "required":
+            return None
+        bwrap, reason = find_sandbox()
+        return None if bwrap else f"The workspace sandbox is required but {reason}."
+
+    def _argv(self, command: str) -> list[str]:
+        """The shell running ``command``, inside the sandbox when the policy wants one."""
+        shell = [SHELL, "-c", command]
+        if self.policy.sandbox == "off":
+            return shell
+        if problem := self.sandbox_problem():
+            raise Conflict(problem, detail="Install bubblewrap on the workspace's host, or turn the requirement off.")
+        bwrap, _ = find_sandbox()
+        if bwrap is None:  # auto: run without
+            return shell
+        tmp = self.root / ".coder" / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        flags = [bwrap, *BWRAP_FLAGS, "--bind", str(tmp), "/tmp"]  # noqa: S108 (the sandbox's own /tmp)
+        for path in sorted(self.policy.hidden_paths, key=lambda path: len(Path(path).parts)):
+            if os.path.isdir(path):
+                flags += ["--tmpfs", path]
+            elif os.path.lexists(path):
+                flags += ["--ro-bind", "/dev/null", path]
+        return [*flags, "--bind", self.directory, self.directory, "--chdir", self.directory, "--", *shell]
+
     def _spawn(self, command: str, *, stdout: Any, group: Path | None) -> subprocess.Popen:
         """Start ``command`` in the workspace's cgroup (if any) under the policy's limits."""
+        argv = self._argv(command)
         limits = _limits_in_child(self.policy.rlimits(), None if group is None else str(group / "cgroup.procs"))
         return subprocess.Popen(
-            [SHELL, "-c", command],
+            argv,
             cwd=self.root,
             env=self.env,
             stdin=subprocess.DEVNULL,

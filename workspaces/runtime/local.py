@@ -38,13 +38,31 @@ def workspace_directory(workspace_id: uuid.UUID | str) -> Path:
 
 
 def process_policy() -> ProcessPolicy:
-    """The limits from the settings, for local processes and remote agents alike."""
+    """The limits and sandbox from the settings, for local processes and remote agents alike."""
     mebibyte = 1024 * 1024
     return ProcessPolicy(
         max_processes=settings.CODER_WORKSPACE_MAX_PROCESSES or None,
         max_memory_bytes=settings.CODER_WORKSPACE_MAX_MEMORY_MB * mebibyte or None,
         max_file_bytes=settings.CODER_WORKSPACE_MAX_FILE_MB * mebibyte or None,
+        sandbox=settings.CODER_WORKSPACE_SANDBOX,
+        hidden_paths=sandbox_hidden_paths(),
     )
+
+
+def sandbox_hidden_paths() -> tuple[str, ...]:
+    """What a sandboxed command must not see of this server: other workspaces, the data
+    directory (SQLite database, generated secret key, uploads), the files every ``*_FILE``
+    variable names (secrets), and the operator's list. Only the server knows these paths,
+    so they travel in the policy."""
+    database = settings.DATABASES["default"]
+    paths = [
+        settings.DATA_DIR,
+        settings.CODER_WORKSPACES_DIR,
+        *([database["NAME"]] if database["ENGINE"].endswith("sqlite3") else []),
+        *(value for name, value in os.environ.items() if name.endswith("_FILE") and value),
+        *settings.CODER_WORKSPACE_SANDBOX_HIDE,
+    ]
+    return tuple(dict.fromkeys(os.path.realpath(path) for path in paths))
 
 
 def build_environment(build: WorkspaceBuild) -> dict[str, str]:
