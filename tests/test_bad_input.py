@@ -2,17 +2,30 @@
 
 Every row asserts a clean answer (an expected status, or a tool error), never a 500 or a
 traceback, and that the server still answers afterwards. One parametrized test per surface:
-the MCP endpoint (HTTP), REST, OAuth registration.
+the MCP endpoint (HTTP), REST, OAuth registration, and tool arguments (through the SDK
+client, in a running workspace: paths, floods, fork bombs, memory hogs, concurrent writes).
 """
 
+import asyncio
+import base64
 import json
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from mcp.shared.exceptions import MCPError
 
-from tests.mcp_server.conftest import MCP_PATH, token_headers
+from tests.mcp_server.conftest import MCP_PATH, mcp_client, token_headers
 from tests.workspaces.conftest import run_jobs, starter, workspaces_dir  # noqa: F401 (shared fixtures)
+from workspaces.runtime.host import PROCESS_LIMIT_NOTE, _tagged_pids, pids_cgroup_base
+from workspaces.runtime.local import workspace_directory
+from workspaces.services import workspace_create
 
 MB = 1024 * 1024
 DROPPED = 0  # in ``Row.expect``: the server may close the connection without an answer
@@ -211,4 +224,172 @@ REGISTRATION_ROWS = [
 def test_oauth_registration(row, experiments_on, daphne_server):
     response = send(daphne_server, REGISTER, row, [])
     assert_clean(response, row)
+    assert_alive(daphne_server)
+
+
+# ---------------------------------------------------------------------------
+# Tool arguments: the SDK client against a running workspace, limits and sandbox as in
+# production (sandboxed when bwrap works here), 512 MiB of address space per process.
+# ---------------------------------------------------------------------------
+MEMORY_LIMIT_MB = 512
+CONCURRENT_WRITES = 10
+
+
+@dataclass(frozen=True)
+class ToolRow:
+    name: str
+    attack: Callable[[Any, dict], Awaitable[None]]
+
+
+async def call(client, tool: str, **arguments) -> Any:
+    return await client.call_tool(tool, {"workspace": "dev", **arguments})
+
+
+def refused(result, *phrases: str) -> None:
+    """A tool error (never a protocol error or a traceback) saying each of ``phrases``."""
+    text = result.content[0].text
+    assert result.is_error, text
+    assert "Traceback" not in text
+    for phrase in phrases:
+        assert phrase in text, text
+
+
+async def bash(client, command: str, **arguments) -> dict:
+    result = await call(client, "coder_workspace_bash", command=command, **arguments)
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+async def huge_argument(client, ctx) -> None:
+    with pytest.raises(MCPError) as error:  # the SDK's words for the endpoint's 413 (below)
+        await call(client, "coder_workspace_bash", command="x" * 10 * MB)
+    assert error.value.error.message == "Server returned an error response"
+    call_body = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "coder_workspace_bash"}}
+    call_body["params"]["arguments"] = {"workspace": "dev", "command": "x" * 10 * MB}
+    async with httpx.AsyncClient(timeout=60) as http:
+        answer = await http.post(
+            ctx["url"], json=call_body, headers={**ctx["headers"], "accept": MCP_ACCEPT, "content-type": JSON}
+        )
+    assert answer.status_code == 413 and answer.json() == {"message": "Request body too large"}
+
+
+async def long_command(client, ctx) -> None:
+    refused(await call(client, "coder_workspace_bash", command="echo " + "x" * 200_000), "limit is 100000", "command")
+
+
+async def dot_dot(client, ctx) -> None:
+    refused(await call(client, "coder_workspace_read_file", path=f"{ctx['home']}/../../etc/passwd"), "'..'", "path")
+    content = base64.b64encode(b"pwned").decode()
+    refused(await call(client, "coder_workspace_write_file", path="~/../escaped.txt", content=content), "'..'")
+
+
+async def absolute_outside(client, ctx) -> None:
+    refused(await call(client, "coder_workspace_read_file", path="/etc/passwd"), "outside the workspace")
+    content = base64.b64encode(b"pwned").decode()
+    refused(await call(client, "coder_workspace_write_file", path="/etc/pwned", content=content), "outside")
+    assert not Path("/etc/pwned").exists()
+
+
+async def symlink_escape(client, ctx) -> None:
+    await bash(client, "ln -s /etc etc-link && ln -s /etc/passwd passwd-link")
+    refused(await call(client, "coder_workspace_read_file", path="~/passwd-link"), "outside the workspace")
+    refused(await call(client, "coder_workspace_read_file", path="~/etc-link/passwd"), "outside the workspace")
+    content = base64.b64encode(b"pwned").decode()
+    refused(await call(client, "coder_workspace_write_file", path="~/etc-link/pwned", content=content), "outside")
+    refused(await call(client, "coder_workspace_ls", path="~/etc-link"), "outside the workspace")
+    assert not Path("/etc/pwned").exists()
+
+
+async def nul_byte(client, ctx) -> None:
+    refused(await call(client, "coder_workspace_read_file", path="~/a\u0000b"), "NUL byte")
+    refused(await call(client, "coder_workspace_bash", command="echo a\u0000b"), "NUL byte")
+
+
+async def long_path(client, ctx) -> None:
+    content = base64.b64encode(b"x").decode()
+    refused(await call(client, "coder_workspace_write_file", path="~/" + "d/" * 2500, content=content), "limit is 4096")
+
+
+async def long_name(client, ctx) -> None:
+    content = base64.b64encode(b"x").decode()
+    refused(await call(client, "coder_workspace_write_file", path="~/" + "n" * 300, content=content), "limit is 255")
+
+
+async def output_flood(client, ctx) -> None:
+    out = await bash(client, "yes | head -c 50000000")
+    assert out["exit_code"] == 0
+    assert len(out["output"]) < 300_000 and "[output truncated: 50000000 bytes" in out["output"]
+
+
+async def fork_bomb(client, ctx) -> None:
+    out = await bash(client, ":(){ :|:& };:", timeout_ms=10_000)
+    if pids_cgroup_base() is not None:  # held at the workspace's limit, then killed
+        note = PROCESS_LIMIT_NOTE.format(limit=settings.CODER_WORKSPACE_MAX_PROCESSES)
+        assert note in out["output"], out["output"][-500:]
+    deadline = time.monotonic() + 30
+    while _tagged_pids(ctx["workspace_id"]):
+        assert time.monotonic() < deadline, "the fork bomb outlived its command"
+        await asyncio.sleep(0.1)
+
+
+async def memory_hog(client, ctx) -> None:
+    out = await bash(client, "python3 -c 'bytearray(2 * 1024**3)'")
+    assert out["exit_code"] == 1 and "MemoryError" in out["output"], out
+
+
+async def concurrent_writes(client, ctx) -> None:
+    contents = [bytes([65 + index]) * 200_000 for index in range(CONCURRENT_WRITES)]
+    results = await asyncio.gather(
+        *(
+            call(client, "coder_workspace_write_file", path="~/same.txt", content=base64.b64encode(content).decode())
+            for content in contents
+        )
+    )
+    assert not any(result.is_error for result in results), [r.content[0].text for r in results if r.is_error]
+    assert (Path(ctx["home"]) / "same.txt").read_bytes() in contents  # one whole write, never a mix
+    assert not [p for p in Path(ctx["home"]).iterdir() if p.name.endswith(".tmp")]  # no temporaries left
+
+
+TOOL_ROWS = [
+    ToolRow("huge argument (10 MB)", huge_argument),
+    ToolRow("command over 100000 bytes", long_command),
+    ToolRow("'..' in the path", dot_dot),
+    ToolRow("absolute path outside", absolute_outside),
+    ToolRow("symlink escape", symlink_escape),
+    ToolRow("NUL byte", nul_byte),
+    ToolRow("5000-byte path", long_path),
+    ToolRow("300-byte name", long_name),
+    ToolRow("output flood (50 MB)", output_flood),
+    ToolRow("fork bomb", fork_bomb),
+    ToolRow("memory hog", memory_hog),
+    ToolRow(f"{CONCURRENT_WRITES} concurrent writes to one file", concurrent_writes),
+]
+
+
+@pytest.fixture
+def running_workspace(member, starter, settings, experiments_on) -> dict:  # noqa: F811
+    """The member's running workspace, built (in production's sandbox) before the server forks."""
+    settings.CODER_WORKSPACE_SANDBOX = "auto"
+    settings.CODER_WORKSPACE_MAX_MEMORY_MB = MEMORY_LIMIT_MB
+    workspace = workspace_create(
+        actor=member, owner="me", template_version_id=starter.active_version_id, name="dev", rich_parameters={}
+    )
+    run_jobs()
+    workspace.refresh_from_db()
+    assert workspace.status == "running"
+    return {"workspace_id": str(workspace.id), "home": str(workspace_directory(workspace.id))}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("row", TOOL_ROWS, ids=[r.name for r in TOOL_ROWS])
+def test_tool_arguments(row, member, running_workspace, daphne_server):
+    headers = token_headers(member)
+
+    async def scenario():
+        async with mcp_client(daphne_server + MCP_PATH, headers=headers) as client:
+            await row.attack(client, {**running_workspace, "url": daphne_server + MCP_PATH, "headers": headers})
+            alive = await bash(client, "echo alive")  # the workspace and the endpoint still serve
+            assert alive["output"] == "alive\n"
+
+    async_to_sync(scenario)()
     assert_alive(daphne_server)
