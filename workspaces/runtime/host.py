@@ -88,7 +88,9 @@ class ProcessPolicy:
     ``max_processes`` binds per workspace through a pids cgroup when one can be made here,
     and per user through ``RLIMIT_NPROC`` (which the kernel does not apply to root);
     ``max_memory_bytes`` is each process's address space (``RLIMIT_AS``), ``max_file_bytes``
-    the largest file a process may write (``RLIMIT_FSIZE``).
+    the largest file a process may write (``RLIMIT_FSIZE``). ``sandbox`` is ``auto`` (bwrap
+    when it works here), ``required`` (run nothing without it) or ``off``; ``hidden_paths``
+    are covered in the sandbox (the server's data: only the server knows where it is).
     """
 
     max_processes: int | None = None
