@@ -16,9 +16,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from workspaces.agent.protocol import RPC_PATH
+
 logger = logging.getLogger(__name__)
 
 RESTART_BACKOFF_MAX = 30.0
+AGENT_RPC_PATH = RPC_PATH.encode()
 
 
 def open_listener(host: str, port: int) -> socket.socket:
@@ -67,7 +70,13 @@ def run_daphne(
             ready()
 
     def drain(deadline: float) -> None:
-        open_connections = [p for p, details in server.connections.items() if "disconnected" not in details]
+        # Agents' sockets stay up while calls drain through them, but do not hold the worker:
+        # the agents reconnect to another worker or to the restarted server.
+        open_connections = [
+            p
+            for p, details in server.connections.items()
+            if "disconnected" not in details and getattr(p, "path", b"") != AGENT_RPC_PATH
+        ]
         if open_connections and time.monotonic() < deadline:
             reactor.callLater(0.1, drain, deadline)
             return

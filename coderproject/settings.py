@@ -150,14 +150,24 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Cache and channel layer: in memory, or REDIS_URL.
 # ---------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# Messages a channel holds before senders get ChannelFull (the layers' default is 100): a
+# command's streamed output reaches its caller as one message per chunk.
+CHANNEL_CAPACITY = 10_000
 if REDIS_URL:
     if urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
         raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}
+    }
 
 # ---------------------------------------------------------------------------
 # Passwords, i18n, static files
@@ -346,6 +356,17 @@ CODER_WORKSPACE_SANDBOX_HIDE = env_list(
 # Workspace agents (issue 9): how often a connected agent reports; three missed beats = timeout
 # ---------------------------------------------------------------------------
 CODER_AGENT_HEARTBEAT_S = env_int("CODER_AGENT_HEARTBEAT_S", 15, minimum=1)
+# The URL agents dial (the local runtime's child agents, and {url} in command runtimes).
+# ``manage.py server`` sets it from --bind when unset; without it the local runtime runs
+# commands in the server process (tests, management commands).
+CODER_AGENT_URL = env_str("CODER_AGENT_URL").rstrip("/")
+if CODER_AGENT_URL:
+    _agent = urlsplit(CODER_AGENT_URL)
+    if _agent.scheme not in ("http", "https") or not _agent.hostname:
+        raise ImproperlyConfigured(f"CODER_AGENT_URL={CODER_AGENT_URL!r} must be an absolute http(s) URL")
+    ALLOWED_HOSTS = sorted({*ALLOWED_HOSTS, f"[{_agent.hostname}]" if ":" in _agent.hostname else _agent.hostname})
+# A start build fails when its agent has not dialed in within this long.
+CODER_AGENT_CONNECT_TIMEOUT = env_duration("CODER_AGENT_CONNECT_TIMEOUT", "60s")
 
 # ---------------------------------------------------------------------------
 # Hardening: audit log

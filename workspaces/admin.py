@@ -167,6 +167,7 @@ class WorkspaceAgentAdmin(admin.ModelAdmin):
         "lifecycle_state",
         "version",
         "last_heartbeat_at",
+        "worker",
         "channel_name",
         "directory",
         "created_at",

@@ -13,6 +13,12 @@ A template version is a tar archive with ``template.toml`` at its root::
     [env]
     EDITOR = "vi"
 
+    [runtime]                     # how the workspace's agent starts (docs/workspace-agents.md)
+    kind = "command"              # or "local" (the default): a child process of the server
+    launch = "docker run -d --rm --name coder-{workspace_id} agent-image --url {url} --token {token}"
+    stop = "docker stop coder-{workspace_id}"
+    delete = ""
+
     [[parameters]]
     name = "region"
     type = "string"               # string | number | bool | list(string)
@@ -22,13 +28,16 @@ A template version is a tar archive with ``template.toml`` at its root::
     validation = { regex = "^[a-z]+$", error = "lower-case letters only" }
 
 Errors name the line (TOML syntax) or the field (``parameters[0].type``) so the author can
-fix exactly that. Parameter values are strings, as in Coder's API; ``parameter_value_error``
-checks one against its declaration.
+fix exactly that. Runtime commands take placeholders (``RUNTIME_PLACEHOLDERS``), substituted
+shell-quoted; literal braces are doubled (``${{HOME}}``). Parameter values are strings, as in
+Coder's API; ``parameter_value_error`` checks one against its declaration.
 """
 
 import io
 import json
 import re
+import shlex
+import string
 import tarfile
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -39,6 +48,8 @@ PARAMETER_TYPES = ("string", "number", "bool", "list(string)")
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$", re.IGNORECASE)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_ARCHIVE_BYTES = 50 * 1024 * 1024
+RUNTIME_KINDS = ("local", "command")
+RUNTIME_PLACEHOLDERS = ("url", "token", "workspace_id", "workspace_name", "owner", "agent_id")
 
 
 class ManifestError(ValueError):
@@ -66,6 +77,16 @@ class ParameterSpec:
 
 
 @dataclass(frozen=True)
+class RuntimeSpec:
+    """How the agent starts: ``local`` (a child of the server) or ``command`` (the template's own)."""
+
+    kind: str = "local"
+    launch: str = ""
+    stop: str = ""
+    delete: str = ""
+
+
+@dataclass(frozen=True)
 class Manifest:
     display_name: str = ""
     description: str = ""
@@ -76,6 +97,7 @@ class Manifest:
     startup_script_timeout: int = 300
     env: dict[str, str] = field(default_factory=dict)
     parameters: list[ParameterSpec] = field(default_factory=list)
+    runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,7 +105,8 @@ class Manifest:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Manifest":
         params = [ParameterSpec(**p) for p in data.get("parameters", [])]
-        return cls(**{**data, "parameters": params})
+        runtime = RuntimeSpec(**data.get("runtime", {}))  # versions imported before runtimes: local
+        return cls(**{**data, "parameters": params, "runtime": runtime})
 
 
 _TOP_KEYS = {
@@ -96,6 +119,7 @@ _TOP_KEYS = {
     "startup_script_timeout": int,
     "env": dict,
     "parameters": list,
+    "runtime": dict,
 }
 _PARAM_KEYS = {
     "name",
@@ -159,7 +183,55 @@ def parse_manifest(text: str) -> Manifest:
         startup_script_timeout=timeout,
         env=env,
         parameters=parameters,
+        runtime=_parse_runtime(data.get("runtime", {})),
     )
+
+
+def _parse_runtime(raw: dict) -> RuntimeSpec:
+    _unknown_keys(raw, {"kind", "launch", "stop", "delete"}, "runtime")
+    kind = _expect(raw.get("kind", "local"), str, "runtime.kind")
+    if kind not in RUNTIME_KINDS:
+        raise ManifestError(f"must be one of {', '.join(RUNTIME_KINDS)}, got {kind!r}", field="runtime.kind")
+    commands = {key: _expect(raw.get(key, ""), str, f"runtime.{key}") for key in ("launch", "stop", "delete")}
+    if kind == "local":
+        given = next((key for key, value in commands.items() if value), None)
+        if given:
+            raise ManifestError("only the command runtime takes commands", field=f"runtime.{given}")
+    elif not commands["launch"].strip():
+        raise ManifestError("required: the command that starts the agent and returns", field="runtime.launch")
+    for key, command in commands.items():
+        # The token exists only while a start build launches the agent.
+        allowed = RUNTIME_PLACEHOLDERS if key == "launch" else tuple(p for p in RUNTIME_PLACEHOLDERS if p != "token")
+        _placeholders(command, allowed, f"runtime.{key}")
+    return RuntimeSpec(kind=kind, **commands)
+
+
+def _placeholders(command: str, allowed: tuple[str, ...], where: str) -> list[tuple[str, str | None]]:
+    """``(literal, placeholder)`` pairs of a runtime command; ManifestError for anything else in braces."""
+    try:
+        parsed = list(string.Formatter().parse(command))
+    except ValueError as exc:
+        raise ManifestError(f"{exc}; write literal braces doubled ({{{{ and }}}})", field=where) from None
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name == "token" and name not in allowed:
+            raise ManifestError("{token} is only given to launch (the token is revoked at stop)", field=where)
+        if name not in allowed:
+            raise ManifestError(
+                f"unknown placeholder {{{name}}} (known: {', '.join('{' + p + '}' for p in allowed)}); "
+                "write literal braces doubled ({{ and }})",
+                field=where,
+            )
+        if spec or conversion:
+            raise ManifestError(f"{{{name}}} takes no format spec or conversion", field=where)
+    return [(literal, name) for literal, name, _spec, _conversion in parsed]
+
+
+def render_command(command: str, values: dict[str, str]) -> str:
+    """A runtime command with its placeholders replaced by shell-quoted ``values``."""
+    parts = _placeholders(command, tuple(values), "runtime")
+    return "".join(literal + (shlex.quote(values[name]) if name is not None else "") for literal, name in parts)
 
 
 def _parse_parameter(raw: Any, where: str) -> ParameterSpec:

@@ -269,6 +269,10 @@ class WorkspaceAgent(models.Model):
     disconnected_at = models.DateTimeField(null=True, blank=True)
     # The channel-layer name of the consumer holding the agent's socket (on whichever worker).
     channel_name = models.CharField(max_length=200, blank=True)
+    # ``host:pid`` of the server process holding that socket, for operators.
+    worker = models.CharField(max_length=200, blank=True)
+    # The local runtime's agent process on the server host (so stop can make sure it is gone).
+    process_id = models.IntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.build.workspace}.{self.name}"

@@ -26,7 +26,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from coderproject.observability import BUILD_DURATION
-from workspaces.manifest import Manifest, ManifestError, archive_problems, read_archive_manifest
+from workspaces.manifest import Manifest, ManifestError, archive_problems, read_archive_manifest, render_command
 from workspaces.models import (
     ProvisionerJob,
     ProvisionerJobLog,
@@ -295,15 +295,17 @@ def _run_build(job: ProvisionerJob, log: _JobLog) -> Callable[[], None] | None:
     directory = local.workspace_directory(workspace.id)
     log(f"Build {build.build_number}: {build.transition} {workspace}", stage="Planning")
     _shut_down_agents(workspace, log)
+    manifest = Manifest.from_json(build.template_version.manifest)
     if build.transition == WorkspaceBuild.Transition.STOP:
+        _run_runtime_command(build, "stop", manifest.runtime.stop, log)
         log("Workspace stopped", stage="Done")
         return None
     if build.transition == WorkspaceBuild.Transition.DELETE:
+        _run_runtime_command(build, "delete", manifest.runtime.delete, log)
         local.remove_directory(directory)
         Workspace.objects.filter(id=workspace.id).update(deleted=True, updated_at=timezone.now())
         log(f"Removed {directory}", stage="Done")
         return None
-    manifest = Manifest.from_json(build.template_version.manifest)
     laid = local.lay_in_home(directory=directory, archive=bytes(build.template_version.file.data), home=manifest.home)
     log(f"Home directory {directory}" + (f" created with {laid} template file(s)" if laid else ""), stage="Setting up")
     connection = local.LocalAgentConnection(
@@ -328,6 +330,11 @@ def _run_build(job: ProvisionerJob, log: _JobLog) -> Callable[[], None] | None:
         log.raise_if_canceled()
         if result.exit_code != 0:
             raise JobFailed(f"The build script exited with code {result.exit_code}.")
+    if manifest.runtime.kind != "local" or settings.CODER_AGENT_URL:
+        _start_agent(build, manifest, directory, log)
+        return None
+    # No URL to dial (code run in-process by tests and management commands): the local
+    # runtime runs the workspace's commands in this process, through the same host code.
     now = timezone.now()
     agent = WorkspaceAgent.objects.create(
         build=build,
@@ -342,6 +349,94 @@ def _run_build(job: ProvisionerJob, log: _JobLog) -> Callable[[], None] | None:
     if not manifest.startup_script:
         return None
     return lambda: _run_startup_script(agent, connection, manifest)
+
+
+def _start_agent(build: WorkspaceBuild, manifest: Manifest, directory, log: _JobLog) -> None:
+    """Issue the build's agent token, start the agent the runtime's way, wait for it to dial in.
+
+    The agent itself then runs the startup script and reports its lifecycle.
+    """
+    from workspaces import services
+    from workspaces.runtime import launch
+
+    if not settings.CODER_AGENT_URL:
+        raise JobFailed(
+            "The command runtime needs the URL agents dial: set CODER_AGENT_URL (manage.py server sets it from --bind)."
+        )
+    agent = WorkspaceAgent.objects.create(build=build, directory=str(directory))
+    token = services.agent_token_issue(agent=agent)
+    log(f"Starting the agent ({manifest.runtime.kind} runtime, dialing {settings.CODER_AGENT_URL})", stage="Agent")
+    if manifest.runtime.kind == "local":
+        pid = launch.launch_local_agent(url=settings.CODER_AGENT_URL, token=token, directory=directory)
+        WorkspaceAgent.objects.filter(id=agent.id).update(process_id=pid)
+        agent_log = launch.agent_log_path(directory)
+        log(f"Agent process {pid}, logging to {agent_log}")
+
+        def gone() -> str | None:
+            if launch.local_agent_alive(pid=pid, directory=directory):
+                return None
+            return "The agent process exited before connecting." + _tail(launch.log_tail(agent_log))
+
+        def tail() -> str:
+            return _tail(launch.log_tail(agent_log))
+    else:
+        values = launch.runtime_values(build=build, agent=agent, token=token)
+        _run_runtime_command(build, "launch", manifest.runtime.launch, log, values=values)
+
+        def gone() -> str | None:
+            return None
+
+        def tail() -> str:
+            return " The launch command's output is in the build log above."
+
+    log("Waiting for the agent to connect")
+    deadline = time.monotonic() + settings.CODER_AGENT_CONNECT_TIMEOUT
+    while WorkspaceAgent.objects.filter(id=agent.id).values_list("status", flat=True).get() != "connected":
+        log.raise_if_canceled()
+        problem = gone()
+        if problem:
+            raise JobFailed(problem)
+        if time.monotonic() > deadline:
+            raise JobFailed(f"The agent did not connect within {settings.CODER_AGENT_CONNECT_TIMEOUT} s." + tail())
+        time.sleep(0.2)
+    log(f"Agent {agent.name} connected", stage="Done")
+
+
+def _tail(text: str) -> str:
+    return f" The end of its log:\n{text}" if text else " Its log is empty."
+
+
+def _run_runtime_command(build: WorkspaceBuild, name: str, command: str, log: _JobLog, *, values=None) -> None:
+    """Run the template's launch, stop or delete command on this host; a failure fails the build."""
+    from workspaces.runtime import launch, local
+
+    if not command:
+        return
+    if values is None:
+        agent = WorkspaceAgent.objects.filter(build__workspace=build.workspace_id).order_by("-created_at").first()
+        values = launch.runtime_values(build=build, agent=agent)
+    secret = values.get("token")
+
+    def on_line(line: str, level: str = "info", **_: object) -> None:
+        log(line.replace(secret, "********") if secret else line, level=level)
+
+    log(f"Running the runtime's {name} command", stage="Runtime")
+    timeout_s = settings.CODER_AGENT_CONNECT_TIMEOUT
+    result = _run_script(
+        launch.command_connection(directory=local.workspace_directory(build.workspace_id)),
+        render_command(command, values),
+        timeout_s=timeout_s,
+        on_line=on_line,
+        tick=log.tick,
+    )
+    log.raise_if_canceled()
+    if result.timed_out:
+        raise JobFailed(
+            f"The {name} command did not return within {timeout_s} s; it must start or stop the agent "
+            "and return (detach it: docker run -d, nohup ... &)."
+        )
+    if result.exit_code != 0:
+        raise JobFailed(f"The {name} command exited with code {result.exit_code}; its output is above.")
 
 
 def _run_startup_script(agent: WorkspaceAgent, connection, manifest: Manifest) -> None:
@@ -417,10 +512,11 @@ def _run_script(connection, script: str, *, timeout_s: float, on_line: Callable,
 
 def _shut_down_agents(workspace: Workspace, log: _JobLog) -> None:
     """Stop everything the workspace runs and turn its agents off."""
-    from workspaces.runtime import local
+    from workspaces.runtime import launch, local
 
     agents = WorkspaceAgent.objects.filter(build__workspace=workspace).exclude(lifecycle_state=Lifecycle.OFF)
     sockets = [channel for channel in agents.values_list("channel_name", flat=True) if channel]
+    processes = [(pid, directory) for pid, directory in agents.values_list("process_id", "directory") if pid]
     agents.update(lifecycle_state=Lifecycle.SHUTTING_DOWN)
     killed = local.kill_workspace_processes(workspace.id)
     if killed:
@@ -431,14 +527,23 @@ def _shut_down_agents(workspace: Workspace, log: _JobLog) -> None:
     )
     for channel in sockets:
         async_to_sync(get_channel_layer().send)(channel, {"type": "agent.shutdown"})
-        log("Told the remote agent to shut down", stage="Stopping")
+        log("Told the agent to shut down", stage="Stopping")
+    for pid, directory in processes:
+        if launch.stop_local_agent(pid=pid, directory=directory):
+            log(f"The agent process {pid} did not exit; killed it", level="warn", stage="Stopping")
 
 
 def _after_build_failure(job: ProvisionerJob) -> None:
-    """A failed start leaves no agent claiming to be ready."""
-    WorkspaceAgent.objects.filter(build__job=job).exclude(lifecycle_state=Lifecycle.OFF).update(
-        lifecycle_state=Lifecycle.START_ERROR
+    """A failed start leaves no agent claiming to be ready, able to dial in, or running here."""
+    from workspaces.runtime import launch
+
+    agents = WorkspaceAgent.objects.filter(build__job=job).exclude(lifecycle_state=Lifecycle.OFF)
+    processes = [(pid, directory) for pid, directory in agents.values_list("process_id", "directory") if pid]
+    agents.update(
+        lifecycle_state=Lifecycle.START_ERROR, token_hash="", status=WorkspaceAgent.Status.DISCONNECTED, channel_name=""
     )
+    for pid, directory in processes:
+        launch.stop_local_agent(pid=pid, directory=directory, grace_s=0)
 
 
 # ---------------------------------------------------------------------------

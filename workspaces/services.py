@@ -7,8 +7,10 @@ itself (imports, builds) happens in ``workspaces.provisioner``.
 
 import hashlib
 import json
+import os
 import re
 import secrets
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -491,12 +493,14 @@ def agent_connect(*, token: str, channel_name: str) -> WorkspaceAgent | None:
     now = timezone.now()
     agent.status = WorkspaceAgent.Status.CONNECTED
     agent.channel_name = channel_name
+    agent.worker = f"{socket.gethostname()}:{os.getpid()}"
     agent.last_connected_at = agent.last_heartbeat_at = now
     agent.first_connected_at = agent.first_connected_at or now
     agent.save(
         update_fields=[
             "status",
             "channel_name",
+            "worker",
             "last_connected_at",
             "last_heartbeat_at",
             "first_connected_at",

@@ -5,7 +5,15 @@ import pytest
 from tests.workspaces.conftest import push_template, run_jobs
 from workspaces import provisioner, selectors
 from workspaces.errors import Conflict, Forbidden, InvalidInput
-from workspaces.manifest import ManifestError, archive_from_files, parameter_value_error, parse_manifest
+from workspaces.manifest import (
+    Manifest,
+    ManifestError,
+    RuntimeSpec,
+    archive_from_files,
+    parameter_value_error,
+    parse_manifest,
+    render_command,
+)
 from workspaces.services import (
     file_upload,
     template_create,
@@ -50,6 +58,35 @@ default = false
     assert parameter_value_error(debug, "yes") == "must be 'true' or 'false'"
 
 
+def test_runtime_commands_take_shell_quoted_placeholders():
+    manifest = parse_manifest(
+        """
+[runtime]
+kind = "command"
+launch = "docker run -d --name coder-{agent_id} img --url {url} --token {token} && echo ${{HOME}}"
+stop = "docker stop coder-{agent_id}"
+"""
+    )
+    assert manifest.runtime.kind == "command" and manifest.runtime.delete == ""
+    assert Manifest.from_json(manifest.as_json()) == manifest
+    values = {
+        "url": "http://h:1",
+        "token": "t",
+        "agent_id": "a b",
+        "workspace_id": "",
+        "workspace_name": "",
+        "owner": "",
+    }
+    assert render_command(manifest.runtime.launch, values) == (
+        "docker run -d --name coder-'a b' img --url http://h:1 --token t && echo ${HOME}"
+    )
+    assert render_command("echo {owner}", {"owner": "x'; rm -rf /"}) == "echo 'x'\"'\"'; rm -rf /'"
+    # A version imported before runtimes existed keeps the local runtime.
+    legacy = parse_manifest("").as_json()
+    del legacy["runtime"]
+    assert Manifest.from_json(legacy).runtime == RuntimeSpec(kind="local")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -61,6 +98,20 @@ default = false
         ("[[parameters]]\nname = 's'\ndefault = 'x'\nvalidation = { regex = '^[0-9]+$' }", "the default is invalid"),
         ("home = '../etc'", "home: must be a relative directory"),
         ("[env]\n'1BAD' = 'x'", "env.1BAD: not a valid environment variable name"),
+        ("[runtime]\nkind = 'docker'", "runtime.kind: must be one of local, command, got 'docker'"),
+        ("[runtime]\nkind = 'command'", "runtime.launch: required: the command that starts the agent"),
+        ("[runtime]\nlaunch = 'ssh h agent'", "runtime.launch: only the command runtime takes commands"),
+        (
+            "[runtime]\nkind = 'command'\nlaunch = 'run {tokn}'",
+            "runtime.launch: unknown placeholder {tokn} (known: {url}",
+        ),
+        ("[runtime]\nkind = 'command'\nlaunch = 'echo ${HOME}'", "runtime.launch: unknown placeholder {HOME}"),
+        (
+            "[runtime]\nkind = 'command'\nlaunch = 'a'\nstop = 'b {token}'",
+            "runtime.stop: {token} is only given to launch",
+        ),
+        ("[runtime]\nkind = 'command'\nlaunch = 'a {url!r}'", "runtime.launch: {url} takes no format spec"),
+        ("[runtime]\nkind = 'command'\nlaunch = 'a }'", "runtime.launch: Single '}' encountered"),
     ],
 )
 def test_manifest_errors_name_the_line_or_field(text, expected):

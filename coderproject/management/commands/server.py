@@ -62,6 +62,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.ensure_first_user()
         self.prepare_workspaces()
+        self.set_agent_url(host, port, workers)
         self.stdout.write(f"Experiments enabled: {', '.join(sorted(settings.CODER_EXPERIMENTS)) or 'none'}")
         listening = f"Listening on http://{host}:{port}/ — open {settings.CODER_ACCESS_URL}/"
         if workers == 1:
@@ -88,6 +89,26 @@ class Command(BaseCommand):
     def apply_experiments(self, value: str) -> None:
         settings.CODER_EXPERIMENTS = parse_experiments(value)
         os.environ["CODER_EXPERIMENTS"] = value  # worker processes inherit the flag
+
+    def set_agent_url(self, host: str, port: int, workers: int) -> None:
+        """The URL this server's local-runtime agents dial: CODER_AGENT_URL, else the bind address.
+
+        Set in the environment too, so the workers inherit it. Several workers without Redis
+        share no channel layer: a call on one could not reach an agent on another, so then the
+        local runtime keeps running commands in the worker's own process.
+        """
+        if settings.CODER_AGENT_URL:
+            url = settings.CODER_AGENT_URL
+        elif workers > 1 and not settings.REDIS_URL:
+            self.stdout.write("Agents: several workers without REDIS_URL; workspaces run in the server processes.")
+            return
+        else:
+            address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 (mapping, not binding)
+            hostname = f"[{address}]" if ":" in address else address
+            url = f"http://{hostname}:{port}"
+            settings.CODER_AGENT_URL = os.environ["CODER_AGENT_URL"] = url
+            settings.ALLOWED_HOSTS = sorted({*settings.ALLOWED_HOSTS, hostname})
+        self.stdout.write(f"Agents dial {url}")
 
     def ensure_first_user(self) -> None:
         user, password = user_create_first_owner(
