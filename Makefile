@@ -17,6 +17,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	.ci/ensure-chromium
 	.ci/ensure-bwrap
+	.ci/ensure-nft
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fuzzers for longer than the suite's bounded run (FUZZ_EXAMPLES cases per REST operation,

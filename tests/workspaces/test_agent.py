@@ -6,6 +6,7 @@ connected to another.
 """
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -131,7 +132,7 @@ def connected(workspace):
     return agent if agent.status == "connected" and agent.channel_name else None
 
 
-def test_agent_serves_the_runtime_interface(agent_workspace, member, daphne_server, agents):
+def test_agent_serves_the_runtime_interface(agent_workspace, member, daphne_server, agents, admin_client):
     token = services.agent_token_issue(agent=agent_row(agent_workspace))
     assert agent_row(agent_workspace).token_hash not in ("", token)  # stored hashed
     agents(daphne_server, token)
@@ -141,6 +142,10 @@ def test_agent_serves_the_runtime_interface(agent_workspace, member, daphne_serv
     wait_for(lambda: agent_row(agent_workspace).lifecycle_state == "ready", what="the startup script")
     logs = list(WorkspaceAgentLog.objects.filter(agent=agent).values_list("output", flat=True))
     assert logs, "the agent reports its startup script's output"
+    host, pid = agent.worker.rsplit(":", 1)
+    assert host == socket.gethostname() and int(pid) != os.getpid(), "the Daphne process holds the socket"
+    changelist = admin_client.get("/admin/workspaces/workspaceagent/").content.decode().lower()
+    assert all(shown in changelist for shown in ("connected", "ready", "0.1.0", agent.worker.lower())), changelist
 
     connection = connection_for(selectors.workspace_get(actor=member, ref="remote"))
     assert isinstance(connection, ChannelAgentConnection)
