@@ -4,11 +4,12 @@ import asyncio
 
 import pytest
 
+from tests.helpers import free_port
 from tests.workspaces.conftest import push_template, run_jobs
 from workspaces import provisioner, selectors
 from workspaces.errors import Conflict, InvalidInput, NotFound
 from workspaces.models import ProvisionerJob, WorkspaceAgent
-from workspaces.runtime import Edit, connection_for
+from workspaces.runtime import Edit, connection_for, launch
 from workspaces.runtime.local import workspace_directory
 from workspaces.services import template_ensure_starter, workspace_build_create, workspace_create
 
@@ -285,3 +286,50 @@ def test_build_durations_reach_the_metrics(member, starter):
     workspace_create(actor=member, owner="me", template_version_id=starter.active_version_id, name="timed")
     assert run_jobs() == 1
     assert REGISTRY.get_sample_value("coder_workspace_build_duration_seconds_count", labels) == before + 1
+
+
+def test_agent_that_never_connects_fails_the_start_with_the_end_of_its_log(member, starter, settings):
+    settings.CODER_AGENT_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings.CODER_AGENT_CONNECT_TIMEOUT = 2
+    workspace = workspace_create(actor=member, owner="me", template_id=starter.id, name="lost")
+    run_jobs()
+    latest = selectors.workspace_get(actor=member, ref=workspace.id).latest_build
+    assert latest.status == "failed"
+    assert latest.job.error.startswith("The agent did not connect within 2 s. The end of its log:\n")
+    assert "Connect call failed" in latest.job.error  # the agent's own words
+    lines = [line.output for line in selectors.build_logs(actor=member, build_id=latest.id)]
+    assert "Waiting for the agent to connect" in lines
+    agent = latest.agent
+    assert (agent.lifecycle_state, agent.token_hash) == ("start_error", "")  # it can never dial in now
+    assert not launch.local_agent_alive(pid=agent.process_id, directory=agent.directory)
+
+
+@pytest.mark.parametrize(
+    ("command", "error"),
+    [
+        ("echo starting; exit 3", "The launch command exited with code 3; its output is above."),
+        ("sleep 30", "The launch command did not return within 2 s; it must start or stop the agent and return"),
+        ("echo {token} started nothing", "The agent did not connect within 2 s. The launch command's output is"),
+    ],
+)
+def test_command_runtime_failures_fail_the_start_clearly(owner, member, settings, command, error):
+    settings.CODER_AGENT_URL = "http://127.0.0.1:9"
+    settings.CODER_AGENT_CONNECT_TIMEOUT = 2
+    template = push_template(owner, "remote", f'[runtime]\nkind = "command"\nlaunch = "{command}"')
+    workspace = workspace_create(actor=member, owner="me", template_id=template.id, name="remote")
+    run_jobs()
+    latest = selectors.workspace_get(actor=member, ref=workspace.id).latest_build
+    assert latest.status == "failed" and latest.job.error.startswith(error), latest.job.error
+    lines = [line.output for line in selectors.build_logs(actor=member, build_id=latest.id)]
+    assert "Running the runtime's launch command" in lines
+    if "{token}" in command:
+        assert "******** started nothing" in lines, "the token is masked in the build log"
+
+
+def test_command_runtime_needs_an_agent_url(owner, member, settings):
+    settings.CODER_AGENT_URL = ""
+    template = push_template(owner, "remote", '[runtime]\nkind = "command"\nlaunch = "true"')
+    workspace = workspace_create(actor=member, owner="me", template_id=template.id, name="remote")
+    run_jobs()
+    latest = selectors.workspace_get(actor=member, ref=workspace.id).latest_build
+    assert latest.job.error.startswith("The command runtime needs the URL agents dial: set CODER_AGENT_URL")
