@@ -1,7 +1,9 @@
 """Small helpers for tests that start real processes."""
 
+import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -106,3 +108,34 @@ def start_server(*args: str, env: dict[str, str]) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def agent_pids(marker: str) -> list[int]:
+    """Workspace agent processes whose command line mentions ``marker`` (a test's own directory)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        mentioned = any(marker.encode() in part for part in cmdline)
+        if b"workspaces.agent" in cmdline and mentioned and alive(int(entry.name)):
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_agents(marker: str) -> None:
+    """Agents outlive a stopped server on purpose (to reconnect to the next); a test's must not."""
+    for pid in agent_pids(marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

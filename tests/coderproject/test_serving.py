@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import ROOT, clean_env, free_port, read_output, start_server, wait_for_line
+from tests.helpers import ROOT, clean_env, free_port, kill_agents, read_output, start_server, wait_for_line
 
 pytestmark = pytest.mark.slow
 
@@ -132,3 +132,4 @@ def test_sigterm_lets_an_in_flight_tool_call_finish(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+        kill_agents(str(tmp_path))

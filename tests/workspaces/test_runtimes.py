@@ -20,38 +20,12 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 
-from tests.helpers import ROOT, clean_env, free_port, start_server, wait_for_line
+from tests.helpers import ROOT, agent_pids, alive, clean_env, free_port, kill_agents, start_server, wait_for_line
 from tests.mcp_server.conftest import MCP_PATH, mcp_client
 from tests.workspaces.test_agent import wait_for
 
 pytestmark = pytest.mark.slow
 DEADLINE_S = 60
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def agent_pids(marker: str) -> list[int]:
-    """Agent processes whose command line mentions ``marker`` (a test's own directory)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if (
-            b"workspaces.agent" in cmdline
-            and any(marker.encode() in part for part in cmdline)
-            and alive(int(entry.name))
-        ):
-            pids.append(int(entry.name))
-    return pids
 
 
 def parent_of(pid: int) -> int:
@@ -107,9 +81,7 @@ def serving(data_dir: Path, *args: str, host: str = "127.0.0.1", **extra: str):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        for pid in agent_pids(str(data_dir)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        kill_agents(str(data_dir))
 
 
 def data(result) -> dict:
