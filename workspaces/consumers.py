@@ -93,7 +93,10 @@ class AgentRPCConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type")
         if kind in ("hello", "heartbeat"):
             await database_sync_to_async(services.agent_heartbeat)(
-                agent_id=self.agent_id, channel_name=self.channel_name, version=content.get("version")
+                agent_id=self.agent_id,
+                channel_name=self.channel_name,
+                version=content.get("version"),
+                directory=content.get("directory"),
             )
         elif kind == "lifecycle":
             with contextlib.suppress(DomainError):  # an agent from a newer release may know more states

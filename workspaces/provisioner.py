@@ -391,7 +391,8 @@ def _start_agent(build: WorkspaceBuild, manifest: Manifest, directory, log: _Job
 
     log("Waiting for the agent to connect")
     deadline = time.monotonic() + settings.CODER_AGENT_CONNECT_TIMEOUT
-    while WorkspaceAgent.objects.filter(id=agent.id).values_list("status", flat=True).get() != "connected":
+    status = WorkspaceAgent.objects.filter(id=agent.id).values_list("status", flat=True)
+    while status.get() != WorkspaceAgent.Status.CONNECTED:
         log.raise_if_canceled()
         problem = gone()
         if problem:

@@ -517,10 +517,14 @@ def agent_disconnected(*, agent_id: uuid.UUID, channel_name: str) -> None:
     )
 
 
-def agent_heartbeat(*, agent_id: uuid.UUID, channel_name: str, version: str | None = None) -> None:
+def agent_heartbeat(
+    *, agent_id: uuid.UUID, channel_name: str, version: str | None = None, directory: str | None = None
+) -> None:
     fields = {"last_heartbeat_at": timezone.now(), "status": WorkspaceAgent.Status.CONNECTED}
-    if version is not None:
+    if isinstance(version, str):
         fields["version"] = version[:64]
+    if isinstance(directory, str) and directory:
+        fields["directory"] = directory[:1000]
     WorkspaceAgent.objects.filter(id=agent_id, channel_name=channel_name).update(**fields)
 
 

@@ -337,9 +337,13 @@ def test_command_runtime_agent_in_a_network_namespace(netns, tmp_path):
             await push_template(client, "namespaced", namespace_template(netns, tmp_path))
             await create_workspace(client, "ns", template="namespaced")
             await bash(client, "ns", "true")
-            return await build_log(client, "ns")
+            return await build_log(client, "ns"), data(
+                await client.call_tool("coder_get_workspace", {"workspace_id": "ns"})
+            )
 
-        log = server.run(start)
+        log, workspace = server.run(start)
+        agent = workspace["latest_build"]["resources"][0]["agents"][0]
+        assert agent["directory"] == str(tmp_path / "homes" / workspace["id"]), "the agent reports where it runs"
         assert "Running the runtime's launch command" in log and "launched ns of admin" in log
         assert "Waiting for the agent to connect" in log and "Agent main connected" in log
         (agent_pid,) = wait_for(lambda: agent_pids(str(tmp_path / "homes")), what="the agent process")

@@ -59,6 +59,7 @@ class Agent:
         self.startup_task: asyncio.Task | None = None
         self.stopped = asyncio.Event()  # the server stopped the workspace
         self.workspace_id: str | None = None
+        self.root: str | None = None
 
     async def run(self) -> int:
         delay = BACKOFF_START_S
@@ -99,6 +100,8 @@ class Agent:
                 kind = message.get("type")
                 if kind == "manifest":
                     self.configure(message)
+                    # Where the workspace lives here (``--directory`` may differ from the server's idea).
+                    await send_message(socket, {"type": "hello", "version": protocol.VERSION, "directory": self.root})
                     if heartbeat is None:
                         heartbeat = asyncio.create_task(self.heartbeats(socket, float(message["heartbeat_s"])))
                     await self.flush()
@@ -119,8 +122,9 @@ class Agent:
             self.tasks.clear()
 
     def configure(self, manifest: dict[str, Any]) -> None:
-        root = Path(self.directory or manifest["directory"])
+        root = Path(self.directory or manifest["directory"]).resolve()
         root.mkdir(parents=True, exist_ok=True)
+        self.root = str(root)
         env = dict(manifest["env"])
         env.update(HOME=str(root), PWD=str(root))
         self.workspace_id = manifest["workspace_id"]

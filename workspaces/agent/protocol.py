@@ -1,7 +1,7 @@
 """The agent's wire protocol: JSON messages over one WebSocket, shared by both ends.
 
 Server to agent: ``manifest`` (after the handshake), ``request`` {id, op, args}, ``cancel`` {id}.
-Agent to server: ``hello`` {version}, ``heartbeat``, ``lifecycle`` {state}, ``logs`` {lines},
+Agent to server: ``hello`` {version, directory once configured}, ``heartbeat``, ``lifecycle`` {state}, ``logs`` {lines},
 ``output`` {id, text} (exec chunks), ``result`` {id, result | error}.
 Binary file contents travel base64-encoded; domain errors keep their class and field.
 Daphne caps a WebSocket message at 1 MiB, so longer messages travel as ``part`` messages
