@@ -16,7 +16,7 @@ from django.conf import settings
 from workspaces import services
 from workspaces.agent import protocol
 from workspaces.errors import DomainError
-from workspaces.runtime.local import build_environment
+from workspaces.runtime.local import build_environment, process_policy
 
 REFUSED = 4401
 
@@ -35,6 +35,7 @@ def _manifest(agent) -> dict[str, Any]:
         "startup_script": manifest.startup_script,
         "startup_script_timeout": manifest.startup_script_timeout,
         "heartbeat_s": settings.CODER_AGENT_HEARTBEAT_S,
+        "process_policy": process_policy().to_json(),  # the same limits as local processes
     }
 
 

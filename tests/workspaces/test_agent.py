@@ -74,6 +74,7 @@ def agent_settings(settings, redis_url):
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis_url]}}
     }
     settings.CODER_AGENT_HEARTBEAT_S = 1
+    settings.CODER_WORKSPACE_MAX_FILE_MB = 7  # the server's process policy reaches the agent
     return settings
 
 
@@ -161,6 +162,8 @@ def test_agent_serves_the_runtime_interface(agent_workspace, member, daphne_serv
         )
         assert echoed.exit_code == 3 and echoed.output == "hello from remote\n"
         assert "".join(chunks) == echoed.output
+        limit = await connection.exec("ulimit -f", timeout_s=10)  # in KiB
+        assert limit.output == f"{7 * 1024}\n", "the agent applies the server's process policy"
         slow = await connection.exec("echo begun; sleep 30", timeout_s=0.5)
         assert slow.timed_out and slow.exit_code == TIMEOUT_EXIT_CODE and slow.output.startswith("begun")
         background = await connection.exec("sleep 0.2; echo later > bg.txt", timeout_s=5, background=True)

@@ -21,7 +21,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from workspaces.agent import protocol
-from workspaces.runtime.host import LocalAgentConnection, kill_workspace_processes
+from workspaces.runtime.host import LocalAgentConnection, ProcessPolicy, kill_workspace_processes
 
 logger = logging.getLogger("coder.agent")
 
@@ -128,7 +128,12 @@ class Agent:
         env = dict(manifest["env"])
         env.update(HOME=str(root), PWD=str(root))
         self.workspace_id = manifest["workspace_id"]
-        self.connection = LocalAgentConnection(root=root, env=env, workspace_id=self.workspace_id)
+        self.connection = LocalAgentConnection(
+            root=root,
+            env=env,
+            workspace_id=self.workspace_id,
+            policy=ProcessPolicy.from_json(manifest.get("process_policy")),
+        )
         if not self.started:
             self.started = True
             self.startup_task = asyncio.create_task(

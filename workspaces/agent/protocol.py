@@ -1,8 +1,9 @@
 """The agent's wire protocol: JSON messages over one WebSocket, shared by both ends.
 
-Server to agent: ``manifest`` (after the handshake), ``request`` {id, op, args}, ``cancel`` {id}.
-Agent to server: ``hello`` {version, directory once configured}, ``heartbeat``, ``lifecycle`` {state}, ``logs`` {lines},
-``output`` {id, text} (exec chunks), ``result`` {id, result | error}.
+Server to agent: ``manifest`` (after the handshake: directory, env, startup script, process
+policy), ``request`` {id, op, args}, ``cancel`` {id}, ``shutdown``.
+Agent to server: ``hello`` {version; again with directory once configured}, ``heartbeat``,
+``lifecycle`` {state}, ``logs`` {lines}, ``output`` {id, text} (exec chunks), ``result`` {id, result | error}.
 Binary file contents travel base64-encoded; domain errors keep their class and field.
 Daphne caps a WebSocket message at 1 MiB, so longer messages travel as ``part`` messages
 (``split_message``) and are put together again on the other side (``Reassembler``).
