@@ -115,7 +115,7 @@ def main(commands: int, files: int) -> None:
         from workspaces import selectors, services
         from workspaces.models import Template
         from workspaces.runtime import connection_for
-        from workspaces.runtime.local import LocalAgentConnection, build_environment
+        from workspaces.runtime.local import LocalAgentConnection, build_environment, process_policy
 
         owner = User.objects.get(username="admin")
         starter = Template.objects.get(name="starter")
@@ -125,10 +125,13 @@ def main(commands: int, files: int) -> None:
         workspace = selectors.workspace_wait_ready(actor=owner, workspace=workspace, timeout_s=60)
         connection = connection_for(workspace)
         build = workspace.latest_build
-        direct = LocalAgentConnection(
-            root=Path(connection.directory), env=build_environment(build), workspace_id=str(workspace.id)
+        direct = LocalAgentConnection(  # the same limits and sandbox as the agent applies
+            root=Path(connection.directory),
+            env=build_environment(build),
+            workspace_id=str(workspace.id),
+            policy=process_policy(),
         )
-        print(f"Agent: {type(connection).__name__} over {redis_url} (server pid {children[-1].pid})")
+        print(f"Agent: {type(connection).__name__} over {redis_url}; sandbox {process_policy().sandbox}")
         asyncio.run(measure(connection, direct, commands, files))
         services.workspace_build_create(actor=owner, workspace=workspace.id, transition="stop")
         selectors.workspace_wait_ready(actor=owner, workspace=workspace, timeout_s=60)

@@ -71,6 +71,7 @@ class Agent:
                     additional_headers={protocol.TOKEN_HEADER: self.token},
                     origin=origin,
                     max_size=None,
+                    compression=None,  # deflating base64 file contents costs more than it saves
                     open_timeout=10,
                 ) as socket:
                     delay = BACKOFF_START_S
