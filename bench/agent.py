@@ -4,8 +4,8 @@
 
 Starts ``manage.py server`` (its local runtime launches the agent as a child process) on a
 private data directory and a Redis channel layer (REDIS_URL, or a private ``redis-server``),
-creates a workspace, then times from this process, alternating: ``exec("true")`` and a
-1 MiB ``read`` through the agent (channel layer -> the server's consumer -> the agent's
+creates a workspace, then times from this process, alternating: ``exec("true")``, a
+1 MiB and a 256 KiB ``read`` through the agent (channel layer -> the server's consumer -> the agent's
 WebSocket -> the agent's host code, and back) against the same calls on a direct
 ``LocalAgentConnection`` over the same directory.
 """
@@ -62,13 +62,15 @@ async def measure(connection, direct, commands: int, files: int) -> None:
 
     await direct.write("bench.bin", os.urandom(MIB))
 
-    async def read(conn) -> None:
-        assert len(await conn.read("bench.bin")) == MIB
+    for size, label in ((MIB, "1 MiB"), (MIB // 4, "256 KiB (the MCP read tool's page)")):
 
-    print(f"1 MiB read ({files} runs each, alternating):")
-    timings = await interleaved({"direct": lambda: read(direct), "agent": lambda: read(connection)}, files)
-    row("direct LocalAgentConnection.read  (reference)", timings["direct"])
-    row("through the agent read", timings["agent"], timings["direct"])
+        async def read(conn, size=size) -> None:
+            assert len(await conn.read("bench.bin", limit=size)) == size
+
+        print(f"{label} read ({files} runs each, alternating):")
+        timings = await interleaved({"direct": lambda: read(direct), "agent": lambda: read(connection)}, files)
+        row("direct LocalAgentConnection.read  (reference)", timings["direct"])
+        row("through the agent read", timings["agent"], timings["direct"])
 
 
 def main(commands: int, files: int) -> None:
