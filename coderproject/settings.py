@@ -351,6 +351,11 @@ CODER_WORKSPACE_SANDBOX = env_choice("CODER_WORKSPACE_SANDBOX", "auto", ("auto",
 CODER_WORKSPACE_SANDBOX_HIDE = env_list(
     "CODER_WORKSPACE_SANDBOX_HIDE", ["/root", "/etc/coder", "/etc/shadow", "/etc/gshadow", "/run/docker.sock"]
 )
+# "none": each sandboxed command gets only a loopback of its own, so workspaces cannot reach
+# the host's services (Redis, PostgreSQL, this server) or anything else; "host" shares it.
+CODER_WORKSPACE_NETWORK = env_choice("CODER_WORKSPACE_NETWORK", "host", ("host", "none"))
+if CODER_WORKSPACE_NETWORK == "none" and CODER_WORKSPACE_SANDBOX == "off":
+    raise ImproperlyConfigured("CODER_WORKSPACE_NETWORK=none needs the sandbox: CODER_WORKSPACE_SANDBOX cannot be off")
 
 # ---------------------------------------------------------------------------
 # Workspace agents (issue 9): how often a connected agent reports; three missed beats = timeout

@@ -90,6 +90,7 @@ def test_access_url_feeds_hosts_and_csrf_origins(tmp_path):
         ({"CODER_DEBUG": "maybe"}, "CODER_DEBUG='maybe' is not a boolean"),
         ({"CODER_ACCESS_URL": "coder.example.com"}, "CODER_ACCESS_URL"),
         ({"CODER_MAX_TOKEN_LIFETIME": "forever"}, "CODER_MAX_TOKEN_LIFETIME"),
+        ({"CODER_WORKSPACE_NETWORK": "none", "CODER_WORKSPACE_SANDBOX": "off"}, "CODER_WORKSPACE_NETWORK=none needs"),
     ],
 )
 def test_malformed_variable_gives_one_clear_line(tmp_path, env, message):

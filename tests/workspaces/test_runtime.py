@@ -229,11 +229,15 @@ def test_commands_in_a_removed_workspace_are_a_conflict(conn):
 
 
 def test_the_policy_travels_as_json():
-    policy = ProcessPolicy(max_processes=10, max_memory_bytes=2**30, sandbox="required", hidden_paths=("/srv",))
+    policy = ProcessPolicy(
+        max_processes=10, max_memory_bytes=2**30, sandbox="required", hidden_paths=("/srv",), network="none"
+    )
     assert ProcessPolicy.from_json(json.loads(json.dumps(policy.to_json()))) == policy
     assert ProcessPolicy.from_json(None) == ProcessPolicy()
     with pytest.raises(ValueError, match="sandbox must be one of"):
         ProcessPolicy.from_json({"sandbox": "maybe"})
+    with pytest.raises(ValueError, match="network none needs the sandbox"):
+        ProcessPolicy(sandbox="off", network="none")
 
 
 @pytest.mark.skipif(pids_cgroup_base() is None, reason="no pids cgroup can be made here (needs root or delegation)")

@@ -8,6 +8,7 @@ or changed.
 
 import asyncio
 import os
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -193,6 +194,40 @@ def test_a_timeout_kills_the_whole_sandbox(conn):
     result = run(conn.exec("sleep 300 & sleep 300", timeout_s=1))
     assert result.timed_out
     assert wait_for(lambda: not _tagged_pids(conn.workspace_id))
+
+
+@pytest.fixture
+def host_listener():
+    """A TCP service on the host's loopback, like Redis or PostgreSQL."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server.getsockname()[1]
+
+
+PROBE = 'python3 -c \'import socket; socket.create_connection(("127.0.0.1", {port}), timeout=3); print("reached")\''
+
+
+@pytest.mark.parametrize(("network", "reached"), [("host", True), ("none", False)])
+def test_the_network_setting_decides_whether_host_services_are_reachable(
+    settings, workspaces_dir, host_listener, network, reached
+):
+    settings.CODER_WORKSPACE_SANDBOX = "auto"
+    settings.CODER_WORKSPACE_NETWORK = network
+    connection = connect(f"sandbox-{os.getpid()}-net-{network}")
+    result = run(connection.exec(PROBE.format(port=host_listener), timeout_s=30))
+    assert (result.output == "reached\n") is reached, result.output
+    if not reached:
+        assert result.exit_code != 0 and "reached" not in result.output
+        # Its own loopback still works: tools that talk to themselves over TCP keep working.
+        own = 'python3 -c \'import socket; s = socket.create_server(("127.0.0.1", 0)); print("bound")\''
+        assert run(connection.exec(own, timeout_s=30)).output == "bound\n"
+
+
+def test_network_none_without_bwrap_refuses_to_run(settings, workspaces_dir, monkeypatch):
+    settings.CODER_WORKSPACE_SANDBOX = "auto"
+    settings.CODER_WORKSPACE_NETWORK = "none"
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(Conflict, match="required for the workspace network 'none'"):
+        run(connect("sandbox-network-none").exec("true", timeout_s=5))
 
 
 def test_required_without_bwrap_refuses_to_start_workspaces(member, starter, settings, monkeypatch):

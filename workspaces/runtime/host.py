@@ -20,7 +20,7 @@ place (its ``.coder/tmp`` is the sandbox's ``/tmp``), the policy's hidden paths 
 workspaces, the server's data) covered by empty directories, fresh user, PID, IPC and UTS
 namespaces and no capabilities. As without the sandbox, what a command leaves running lives
 on until the workspace stops (bwrap's init keeps the PID namespace while it has children).
-The network is the host's.
+The network is the host's, unless the policy's ``network`` is ``none``.
 """
 
 import asyncio
@@ -64,6 +64,7 @@ MAX_COMMAND_BYTES = 100_000
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
 SANDBOX_MODES = ("auto", "required", "off")
+NETWORK_MODES = ("host", "none")
 # The sandbox around every command: read-only host, fresh /dev and /proc, own namespaces
 # (the user namespace makes RLIMIT_NPROC bind even root), no capabilities.
 BWRAP_FLAGS = (
@@ -91,6 +92,9 @@ class ProcessPolicy:
     the largest file a process may write (``RLIMIT_FSIZE``). ``sandbox`` is ``auto`` (bwrap
     when it works here), ``required`` (run nothing without it) or ``off``; ``hidden_paths``
     are covered in the sandbox (the server's data: only the server knows where it is).
+    ``network`` ``none`` gives each command a network namespace of its own with only
+    loopback, so it cannot reach the host's services (Redis, PostgreSQL, the server); it
+    needs the sandbox, so it makes the sandbox required.
     """
 
     max_processes: int | None = None
@@ -98,10 +102,15 @@ class ProcessPolicy:
     max_file_bytes: int | None = None
     sandbox: str = "off"
     hidden_paths: tuple[str, ...] = ()
+    network: str = "host"
 
     def __post_init__(self) -> None:
         if self.sandbox not in SANDBOX_MODES:
             raise ValueError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}, not {self.sandbox!r}")
+        if self.network not in NETWORK_MODES:
+            raise ValueError(f"network must be one of {', '.join(NETWORK_MODES)}, not {self.network!r}")
+        if self.network == "none" and self.sandbox == "off":
+            raise ValueError("network none needs the sandbox; it cannot be off")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +119,7 @@ class ProcessPolicy:
             "max_file_bytes": self.max_file_bytes,
             "sandbox": self.sandbox,
             "hidden_paths": list(self.hidden_paths),
+            "network": self.network,
         }
 
     @classmethod
@@ -126,6 +136,7 @@ class ProcessPolicy:
             max_file_bytes=limit("max_file_bytes"),
             sandbox=data.get("sandbox", "off"),
             hidden_paths=tuple(data.get("hidden_paths", ())),
+            network=data.get("network", "host"),
         )
 
     def rlimits(self) -> list[tuple[int, int]]:
@@ -439,10 +450,11 @@ class LocalAgentConnection(AgentConnection):
 
     def sandbox_problem(self) -> str | None:
         """Why this workspace may run nothing: its policy requires the sandbox and there is none."""
-        if self.policy.sandbox != "required":
+        if self.policy.sandbox != "required" and self.policy.network != "none":
             return None
         bwrap, reason = find_sandbox()
-        return None if bwrap else f"The workspace sandbox is required but {reason}."
+        why = "required" if self.policy.sandbox == "required" else "required for the workspace network 'none'"
+        return None if bwrap else f"The workspace sandbox is {why} but {reason}."
 
     def _argv(self, command: str) -> list[str]:
         """The shell running ``command``, inside the sandbox when the policy wants one."""
@@ -457,6 +469,8 @@ class LocalAgentConnection(AgentConnection):
         tmp = self.root / ".coder" / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         flags = [bwrap, *BWRAP_FLAGS, "--bind", str(tmp), "/tmp"]  # noqa: S108 (the sandbox's own /tmp)
+        if self.policy.network == "none":
+            flags.append("--unshare-net")
         for path in sorted(self.policy.hidden_paths, key=lambda path: len(Path(path).parts)):
             if os.path.isdir(path):
                 flags += ["--tmpfs", path]

@@ -46,6 +46,7 @@ def process_policy() -> ProcessPolicy:
         max_file_bytes=settings.CODER_WORKSPACE_MAX_FILE_MB * mebibyte or None,
         sandbox=settings.CODER_WORKSPACE_SANDBOX,
         hidden_paths=sandbox_hidden_paths(),
+        network=settings.CODER_WORKSPACE_NETWORK,
     )
 
 
