@@ -1,6 +1,8 @@
 """System checks that refuse unsafe production settings and warn about weak ones (ids are
 stable: coder.E00N, coder.W00N)."""
 
+import os
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
@@ -61,5 +63,26 @@ def workspace_sandbox(app_configs, **kwargs) -> list[Warning]:
             f"Workspace commands run without a sandbox: {reason}.",
             hint="Install bubblewrap (apt-get install bubblewrap); docs/security.md says what it isolates.",
             id="coder.W002",
+        )
+    ]
+
+
+@register(Tags.security)
+def workspace_process_limit(app_configs, **kwargs) -> list[Warning]:
+    """Say at start-up when CODER_WORKSPACE_MAX_PROCESSES binds nothing: the kernel does not
+    apply RLIMIT_NPROC to root, so as root only a pids cgroup or the sandbox's user namespace
+    stops a fork bomb."""
+    from workspaces.runtime.host import find_sandbox, pids_cgroup_base
+
+    if not settings.CODER_WORKSPACE_MAX_PROCESSES or os.geteuid() != 0 or pids_cgroup_base() is not None:
+        return []
+    if settings.CODER_WORKSPACE_SANDBOX != "off" and find_sandbox()[0] is not None:
+        return []
+    return [
+        Warning(
+            "CODER_WORKSPACE_MAX_PROCESSES is not enforced: the server runs as root, can make no pids cgroup "
+            "and workspace commands run without the sandbox.",
+            hint="Run the server as an unprivileged user, delegate a cgroup to it, or install bubblewrap.",
+            id="coder.W003",
         )
     ]
