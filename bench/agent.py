@@ -25,11 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from mcp_throughput import free_port  # noqa: E402 (bench/ is on the path from here)
 
 
 def wait(condition, what: str, timeout_s: float = 60) -> None:

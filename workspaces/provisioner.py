@@ -366,45 +366,35 @@ def _start_agent(build: WorkspaceBuild, manifest: Manifest, directory, log: _Job
     agent = WorkspaceAgent.objects.create(build=build, directory=str(directory))
     token = services.agent_token_issue(agent=agent)
     log(f"Starting the agent ({manifest.runtime.kind} runtime, dialing {settings.CODER_AGENT_URL})", stage="Agent")
+    pid = None  # the local agent's process; a command runtime's agent runs out of our sight
     if manifest.runtime.kind == "local":
         pid = launch.launch_local_agent(url=settings.CODER_AGENT_URL, token=token, directory=directory)
         WorkspaceAgent.objects.filter(id=agent.id).update(process_id=pid)
         agent_log = launch.agent_log_path(directory)
         log(f"Agent process {pid}, logging to {agent_log}")
-
-        def gone() -> str | None:
-            if launch.local_agent_alive(pid=pid, directory=directory):
-                return None
-            return "The agent process exited before connecting." + _tail(launch.log_tail(agent_log))
-
-        def tail() -> str:
-            return _tail(launch.log_tail(agent_log))
     else:
         values = launch.runtime_values(build=build, agent=agent, token=token)
         _run_runtime_command(build, "launch", manifest.runtime.launch, log, values=values)
 
-        def gone() -> str | None:
-            return None
-
-        def tail() -> str:
+    def where_to_look() -> str:
+        if pid is None:
             return " The launch command's output is in the build log above."
+        text = launch.log_tail(agent_log)
+        return f" The end of its log:\n{text}" if text else " Its log is empty."
 
     log("Waiting for the agent to connect")
     deadline = time.monotonic() + settings.CODER_AGENT_CONNECT_TIMEOUT
     status = WorkspaceAgent.objects.filter(id=agent.id).values_list("status", flat=True)
     while status.get() != WorkspaceAgent.Status.CONNECTED:
         log.raise_if_canceled()
-        problem = gone()
-        if problem:
-            raise JobFailed(problem)
+        if pid is not None and not launch.local_agent_alive(pid=pid, directory=directory):
+            raise JobFailed("The agent process exited before connecting." + where_to_look())
         if time.monotonic() > deadline:
-            raise JobFailed(f"The agent did not connect within {settings.CODER_AGENT_CONNECT_TIMEOUT} s." + tail())
+            raise JobFailed(
+                f"The agent did not connect within {settings.CODER_AGENT_CONNECT_TIMEOUT} s." + where_to_look()
+            )
         time.sleep(0.2)
     log(f"Agent {agent.name} connected", stage="Done")
-
-
-def _tail(text: str) -> str:
-    return f" The end of its log:\n{text}" if text else " Its log is empty."
 
 
 def _run_runtime_command(build: WorkspaceBuild, name: str, command: str, log: _JobLog, *, values=None) -> None:
@@ -517,7 +507,7 @@ def _shut_down_agents(workspace: Workspace, log: _JobLog) -> None:
 
     agents = WorkspaceAgent.objects.filter(build__workspace=workspace).exclude(lifecycle_state=Lifecycle.OFF)
     sockets = [channel for channel in agents.values_list("channel_name", flat=True) if channel]
-    processes = [(pid, directory) for pid, directory in agents.values_list("process_id", "directory") if pid]
+    processes = _local_agent_processes(agents)
     agents.update(lifecycle_state=Lifecycle.SHUTTING_DOWN)
     killed = local.kill_workspace_processes(workspace.id)
     if killed:
@@ -534,12 +524,17 @@ def _shut_down_agents(workspace: Workspace, log: _JobLog) -> None:
             log(f"The agent process {pid} did not exit; killed it", level="warn", stage="Stopping")
 
 
+def _local_agent_processes(agents) -> list[tuple[int, str]]:
+    """(pid, directory) of the agents the local runtime started as our children."""
+    return [(pid, directory) for pid, directory in agents.values_list("process_id", "directory") if pid]
+
+
 def _after_build_failure(job: ProvisionerJob) -> None:
     """A failed start leaves no agent claiming to be ready, able to dial in, or running here."""
     from workspaces.runtime import launch
 
     agents = WorkspaceAgent.objects.filter(build__job=job).exclude(lifecycle_state=Lifecycle.OFF)
-    processes = [(pid, directory) for pid, directory in agents.values_list("process_id", "directory") if pid]
+    processes = _local_agent_processes(agents)
     agents.update(
         lifecycle_state=Lifecycle.START_ERROR, token_hash="", status=WorkspaceAgent.Status.DISCONNECTED, channel_name=""
     )

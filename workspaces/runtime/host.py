@@ -388,6 +388,11 @@ def _exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def _with_note(text: str, note: str) -> str:
+    """The output with a note of ours on a line of its own after it."""
+    return (text + "\n" if text and not text.endswith("\n") else text) + note
+
+
 def _encoded(text: str, field: str) -> bytes:
     try:
         return os.fsencode(text)
@@ -461,11 +466,13 @@ class LocalAgentConnection(AgentConnection):
         shell = [SHELL, "-c", command]
         if self.policy.sandbox == "off":
             return shell
-        if problem := self.sandbox_problem():
-            raise Conflict(problem, detail="Install bubblewrap on the workspace's host, or turn the requirement off.")
         bwrap, _ = find_sandbox()
-        if bwrap is None:  # auto: run without
-            return shell
+        if bwrap is None:
+            if problem := self.sandbox_problem():
+                raise Conflict(
+                    problem, detail="Install bubblewrap on the workspace's host, or turn the requirement off."
+                )
+            return shell  # auto: run without
         tmp = self.root / ".coder" / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         flags = [bwrap, *BWRAP_FLAGS, "--bind", str(tmp), "/tmp"]  # noqa: S108 (the sandbox's own /tmp)
@@ -550,11 +557,10 @@ class LocalAgentConnection(AgentConnection):
         text = output.text()
         if _limit_hits(group) > hits:  # a fork bomb, or a runaway build: what it left must not run on
             _kill_group(process.pid)
-            note = PROCESS_LIMIT_NOTE.format(limit=self.policy.max_processes)
-            text = (text + "\n" if text and not text.endswith("\n") else text) + note
+            text = _with_note(text, PROCESS_LIMIT_NOTE.format(limit=self.policy.max_processes))
         if timed_out:
             return ExecResult(
-                output=(text + "\n" if text and not text.endswith("\n") else text) + TIMEOUT_NOTE,
+                output=_with_note(text, TIMEOUT_NOTE),
                 exit_code=TIMEOUT_EXIT_CODE,
                 truncated=output.truncated,
                 timed_out=True,

@@ -20,13 +20,12 @@ from django.conf import settings
 
 from workspaces.models import WorkspaceAgent, WorkspaceBuild
 from workspaces.runtime.host import LocalAgentConnection
+from workspaces.runtime.local import PASSED_THROUGH, host_environment
 
 AGENT_LOG = Path(".coder") / "logs" / "agent.log"
-_HOST_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "USER")
-
-
-def _host_environment() -> dict[str, str]:
-    return {name: os.environ[name] for name in _HOST_VARIABLES if name in os.environ}
+# Agents and runtime commands also get the server user's HOME and USER (ssh and kubectl
+# find their configuration there).
+_HOST_VARIABLES = (*PASSED_THROUGH, "HOME", "USER")
 
 
 def agent_log_path(directory: Path) -> Path:
@@ -51,7 +50,7 @@ def launch_local_agent(*, url: str, token: str, directory: Path) -> int:
     log_path = agent_log_path(directory)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {
-        **_host_environment(),
+        **host_environment(_HOST_VARIABLES),
         "PYTHONPATH": str(settings.BASE_DIR),
         "PYTHONUNBUFFERED": "1",
         "CODER_AGENT_TOKEN": token,
@@ -112,4 +111,4 @@ def command_connection(*, directory: Path) -> LocalAgentConnection:
     server user's HOME (ssh and kubectl find their configuration) and without the workspace's
     process tag, so stopping the workspace does not kill an agent a launch command started here."""
     directory.mkdir(parents=True, exist_ok=True)
-    return LocalAgentConnection(root=directory, env=_host_environment(), workspace_id="")
+    return LocalAgentConnection(root=directory, env=host_environment(_HOST_VARIABLES), workspace_id="")

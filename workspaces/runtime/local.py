@@ -22,7 +22,9 @@ __all__ = [
     "SHELL",
     "LocalAgentConnection",
     "ProcessPolicy",
+    "PASSED_THROUGH",
     "build_environment",
+    "host_environment",
     "kill_workspace_processes",
     "lay_in_home",
     "process_policy",
@@ -30,7 +32,12 @@ __all__ = [
     "workspace_directory",
 ]
 
-_PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
+PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+def host_environment(names: tuple[str, ...] = PASSED_THROUGH) -> dict[str, str]:
+    """The server's own values of ``names`` (those it has): nothing else of its environment."""
+    return {name: os.environ[name] for name in names if name in os.environ}
 
 
 def workspace_directory(workspace_id: uuid.UUID | str) -> Path:
@@ -71,7 +78,7 @@ def build_environment(build: WorkspaceBuild) -> dict[str, str]:
     variables, the template's ``env`` and the parameters as ``CODER_PARAMETER_<NAME>``."""
     workspace = build.workspace
     home = str(workspace_directory(workspace.id))
-    env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    env = host_environment()
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     manifest = Manifest.from_json(build.template_version.manifest or {})
     env.update(manifest.env)
