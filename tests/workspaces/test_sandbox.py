@@ -7,8 +7,10 @@ or changed.
 """
 
 import asyncio
+import contextlib
 import os
 import socket
+import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
@@ -76,6 +78,12 @@ def world(conn, tmp_path):
     host_tmp.write_text("host-tmp-marker-9d1e")
     victim = subprocess.Popen(["sleep", "120"], start_new_session=True)
     database = settings.DATABASES["default"]
+    made_database = None
+    if database["ENGINE"].endswith("sqlite3") and not Path(database["NAME"]).exists():
+        # The suite's database lives in memory; the server's is this file, so make it real.
+        made_database = Path(database["NAME"])
+        with contextlib.closing(sqlite3.connect(made_database)) as db:
+            db.execute("CREATE TABLE probe (secret TEXT)")
     server_environ = Path(f"/proc/{os.getpid()}/environ").read_bytes().split(b"\0")
     workspace_names = {item.split(b"=")[0] for item in server_environ} - {b"PATH", b"HOME", b"CODER_WORKSPACE_ID"}
     values = {
@@ -97,6 +105,8 @@ def world(conn, tmp_path):
     victim.kill()
     victim.wait()
     host_tmp.unlink(missing_ok=True)
+    if made_database:
+        made_database.unlink()
     kill_workspace_processes(other.workspace_id)
 
 
@@ -150,8 +160,42 @@ def test_escape_is_blocked(conn, world, escape):
     if escape.untouched:
         assert not list(Path("/").glob(escape.untouched.format(**world).lstrip("/"))), f"{escape.name}: wrote"
     # Every row: the host process and the server's secret key are as they were.
-    os.kill(world["victim_pid"], 0)  # raises ProcessLookupError if the sandbox killed it
+    assert running(world["victim_pid"]), f"{escape.name}: the host process was killed"
     assert Path(settings.DATA_DIR / "secret_key").read_text().strip() == settings.SECRET_KEY
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a killed child of ours stays in /proc until it is reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in {"Z", "X"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the control reaches /etc and other processes only as root")
+@pytest.mark.parametrize("escape", ESCAPES, ids=[e.name for e in ESCAPES])
+def test_escape_succeeds_with_the_sandbox_off(settings, world, escape):
+    """The control: each row's command really is a way out when nothing stops it, so the
+    blocked rows above prove the sandbox and not a broken command."""
+    if "{database}" in escape.command and not world["database"]:
+        pytest.skip("the database is not a file here (PostgreSQL)")
+    settings.CODER_WORKSPACE_SANDBOX = "off"
+    bare = connect(f"sandbox-{os.getpid()}-off")
+    written = escape.untouched.format(**world).lstrip("/")
+    try:
+        result = run(bare.exec(escape.command.format(**world), timeout_s=30))
+        secret = _secret_value(escape.secret, world)
+        if secret:
+            assert secret in result.output, f"{escape.name}: got nothing out ({result.output[:300]!r})"
+        if escape.untouched:
+            assert list(Path("/").glob(written)), f"{escape.name}: wrote nothing"
+        if not (secret or escape.untouched):
+            assert not running(world["victim_pid"]), f"{escape.name}: the host process lives"
+    finally:
+        for path in Path("/").glob(written) if written else ():
+            path.unlink()
+        kill_workspace_processes(bare.workspace_id)
 
 
 def test_a_sandboxed_command_works_in_its_workspace(conn):
