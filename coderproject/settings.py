@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from coderproject import experiments
+from coderproject.addresses import local_url, parse_address
 from coderproject.env import env_bool, env_choice, env_duration, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -42,7 +43,14 @@ DEBUG = env_bool("CODER_DEBUG", True)
 SECRET_KEY_GENERATED = not env_str("CODER_SECRET_KEY")
 SECRET_KEY = env_str("CODER_SECRET_KEY") or _generated_secret_key(DATA_DIR / "secret_key")
 
-CODER_ACCESS_URL = env_str("CODER_ACCESS_URL", "http://127.0.0.1:3000").rstrip("/")
+try:
+    CODER_ADDRESS = parse_address(env_str("CODER_ADDRESS", "127.0.0.1:3000"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"CODER_ADDRESS={exc}") from None
+# Unset, the access URL is where the server listens: links, OAuth metadata and the MCP URL
+# then work on this host whatever port CODER_ADDRESS names.
+CODER_ACCESS_URL_SET = bool(env_str("CODER_ACCESS_URL"))
+CODER_ACCESS_URL = (env_str("CODER_ACCESS_URL") or local_url(*CODER_ADDRESS)).rstrip("/")
 _access = urlsplit(CODER_ACCESS_URL)
 if _access.scheme not in ("http", "https") or not _access.hostname:
     raise ImproperlyConfigured(f"CODER_ACCESS_URL={CODER_ACCESS_URL!r} must be an absolute http(s) URL")

@@ -1,6 +1,8 @@
 """The ``server`` command for real: a child process that migrates, creates the owner and serves."""
 
 import re
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -8,7 +10,7 @@ import pytest
 from oauth.models import User
 from oauth.roles import OWNER, user_roles
 from oauth.services import user_create_first_owner
-from tests.helpers import clean_env, free_port, start_server, wait_for_line
+from tests.helpers import ROOT, clean_env, free_port, start_server, wait_for_line
 
 
 @pytest.mark.django_db
@@ -67,3 +69,46 @@ def test_server_command_serves_login_page_and_admin(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@pytest.mark.slow
+def test_without_an_access_url_links_follow_the_address(tmp_path):
+    """CODER_ADDRESS alone moves the access URL with it (OAuth metadata names the real port);
+    a --bind elsewhere says which URL the links still use."""
+    port, other = free_port(), free_port()
+    env = clean_env(CODER_DATA_DIR=str(tmp_path), CODER_ADDRESS=f"127.0.0.1:{port}", PYTHONUNBUFFERED="1")
+    process = start_server("--experiments", "*", env=env)
+    try:
+        output = wait_for_line(process, r"Listening on")
+        assert f"Listening on http://127.0.0.1:{port}/ — open http://127.0.0.1:{port}/" in output
+        assert "CODER_ACCESS_URL is not set" not in output
+        metadata = httpx.get(f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/api/experimental/mcp/http")
+        assert metadata.json()["resource"] == f"http://127.0.0.1:{port}/api/experimental/mcp/http"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+    process = start_server("--bind", f"127.0.0.1:{other}", env=env)
+    try:
+        output = wait_for_line(process, r"Listening on")
+        assert (
+            f"CODER_ACCESS_URL is not set: links, OAuth metadata and the MCP URL say http://127.0.0.1:{port}. "
+            f"Set CODER_ADDRESS=127.0.0.1:{other} instead of --bind, or CODER_ACCESS_URL."
+        ) in output
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_a_malformed_bind_is_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "server", "--bind", "nonsense"],
+        cwd=ROOT,
+        env=clean_env(CODER_DATA_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "--bind 'nonsense': expected HOST:PORT, e.g. 127.0.0.1:3000" in result.stderr
+    assert "Traceback" not in result.stderr

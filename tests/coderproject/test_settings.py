@@ -21,7 +21,7 @@ print(json.dumps({
     "debug": settings.DEBUG, "hosts": settings.ALLOWED_HOSTS,
     "csrf": settings.CSRF_TRUSTED_ORIGINS, "experiments": sorted(settings.CODER_EXPERIMENTS),
     "proxy": list(getattr(settings, "SECURE_PROXY_SSL_HEADER", None) or []),
-    "data_dir": str(settings.DATA_DIR),
+    "data_dir": str(settings.DATA_DIR), "access_url": settings.CODER_ACCESS_URL,
 }))
 """
 
@@ -47,6 +47,16 @@ def test_embedded_default_needs_no_variables(tmp_path):
     assert found["experiments"] == []
     assert "127.0.0.1" in found["hosts"]
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "access_url"),
+    [(None, "http://127.0.0.1:3000"), ("0.0.0.0:8080", "http://127.0.0.1:8080"), ("[::]:9000", "http://[::1]:9000")],
+)
+def test_access_url_defaults_to_where_the_server_listens(tmp_path, address, access_url):
+    found = probe(tmp_path, **({"CODER_ADDRESS": address} if address else {}))
+    assert found["access_url"] == access_url
+    assert found["csrf"][0] == access_url
 
 
 def test_generated_secret_key_survives_restarts(tmp_path):
@@ -89,6 +99,7 @@ def test_access_url_feeds_hosts_and_csrf_origins(tmp_path):
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
         ({"CODER_DEBUG": "maybe"}, "CODER_DEBUG='maybe' is not a boolean"),
         ({"CODER_ACCESS_URL": "coder.example.com"}, "CODER_ACCESS_URL"),
+        ({"CODER_ADDRESS": "3000"}, "CODER_ADDRESS='3000': expected HOST:PORT"),
         ({"CODER_MAX_TOKEN_LIFETIME": "forever"}, "CODER_MAX_TOKEN_LIFETIME"),
         ({"CODER_WORKSPACE_NETWORK": "none", "CODER_WORKSPACE_SANDBOX": "off"}, "CODER_WORKSPACE_NETWORK=none needs"),
     ],

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from coderproject import serving
+from coderproject.addresses import local_url, parse_address
 from coderproject.env import env_int
 from coderproject.experiments import parse as parse_experiments
 from oauth.services import user_create_first_owner
@@ -16,19 +17,11 @@ from oauth.services import user_create_first_owner
 logger = logging.getLogger(__name__)
 
 
-def parse_bind(value: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:3000`` for IPv6) as a pair."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise CommandError(f"--bind {value!r}: expected HOST:PORT, e.g. 127.0.0.1:3000")
-    return host.strip("[]"), int(port)
-
-
 class Command(BaseCommand):
     help = "Apply migrations, create the first owner if needed, and serve HTTP and WebSocket traffic."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--bind", default=os.environ.get("CODER_ADDRESS", "127.0.0.1:3000"), help="HOST:PORT")
+        parser.add_argument("--bind", help="HOST:PORT (default CODER_ADDRESS or 127.0.0.1:3000)")
         parser.add_argument(
             "--experiments", help="Comma list of experiments ('*' for all); wins over CODER_EXPERIMENTS."
         )
@@ -56,7 +49,10 @@ class Command(BaseCommand):
             self.start_provisioners()
             serving.run_daphne(fd=worker_fd, grace=grace, ready=lambda: logger.info("worker %d ready", os.getpid()))
             return
-        host, port = parse_bind(bind)
+        try:
+            host, port = parse_address(bind) if bind else settings.CODER_ADDRESS
+        except ValueError as exc:
+            raise CommandError(f"--bind {exc}") from None
         if workers < 1:
             raise CommandError("--workers must be at least 1")
         call_command("migrate", interactive=False, verbosity=0)
@@ -65,6 +61,13 @@ class Command(BaseCommand):
         self.set_agent_url(host, port, workers)
         self.stdout.write(f"Experiments enabled: {', '.join(sorted(settings.CODER_EXPERIMENTS)) or 'none'}")
         listening = f"Listening on http://{host}:{port}/ — open {settings.CODER_ACCESS_URL}/"
+        if not settings.CODER_ACCESS_URL_SET and local_url(host, port) != settings.CODER_ACCESS_URL:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"CODER_ACCESS_URL is not set: links, OAuth metadata and the MCP URL say "
+                    f"{settings.CODER_ACCESS_URL}. Set CODER_ADDRESS={bind} instead of --bind, or CODER_ACCESS_URL."
+                )
+            )
         if workers == 1:
             self.start_provisioners()
             serving.run_daphne(host=host, port=port, grace=grace, ready=lambda: self.announce(listening))
@@ -80,7 +83,7 @@ class Command(BaseCommand):
                 data_dir=settings.DATA_DIR,
             )
         except (ValueError, OSError) as exc:
-            raise CommandError(f"cannot serve on {bind}: {exc}") from None
+            raise CommandError(f"cannot serve on {host}:{port}: {exc}") from None
 
     def announce(self, line: str) -> None:
         self.stdout.write(self.style.SUCCESS(line))
@@ -103,11 +106,9 @@ class Command(BaseCommand):
             self.stdout.write("Agents: several workers without REDIS_URL; workspaces run in the server processes.")
             return
         else:
-            address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 (mapping, not binding)
-            hostname = f"[{address}]" if ":" in address else address
-            url = f"http://{hostname}:{port}"
+            url = local_url(host, port)
             settings.CODER_AGENT_URL = os.environ["CODER_AGENT_URL"] = url
-            settings.ALLOWED_HOSTS = sorted({*settings.ALLOWED_HOSTS, hostname})
+            settings.ALLOWED_HOSTS = sorted({*settings.ALLOWED_HOSTS, url.removeprefix("http://").rsplit(":", 1)[0]})
         self.stdout.write(f"Agents dial {url}")
 
     def ensure_first_user(self) -> None:
