@@ -26,7 +26,7 @@ from starlette.types import Message, Receive, Scope, Send
 from coderproject import experiments
 from mcp_server import auth, selectors, services
 from mcp_server.db import run_orm
-from mcp_server.lifecycle import ManagedServer
+from mcp_server.lifecycle import REPLY_AS_JSON, ManagedServer
 from oauth.authentication import AuthError, unauthorized_response
 
 logger = logging.getLogger(__name__)
@@ -138,16 +138,28 @@ class MCPEndpoint:
             return
 
         send = flush_event_stream_headers(send)
+        body = b""
+        if scope["method"] == "POST":
+            buffered = await _buffer_body(receive)
+            if buffered is None:
+                await send_json(send, 413, {"message": "Request body too large"})
+                return
+            body, receive = buffered
         session_id = header(scope, _SESSION_HEADER)
         if session_id is None:
-            await self._open_session(manager, scope, receive, send, user_id=user_id)
-            return
-        if not manager.is_live(session_id) and self.authenticate:
-            await self._restore(manager, scope, session_id, user_id=user_id)
-        if manager.is_live(session_id) and not await self._touch(session_id):
-            await manager.end_session(session_id)  # an operator ended it: the SDK now answers 404
-        await manager.handle_request(scope, receive, send)
-        if not manager.is_live(session_id):
+            send = self._recording_opened_session(send, body, user_id=user_id)
+        else:
+            if not manager.is_live(session_id) and self.authenticate:
+                await self._restore(manager, scope, session_id, user_id=user_id)
+            if manager.is_live(session_id) and not await self._touch(session_id):
+                await manager.end_session(session_id)  # an operator ended it: the SDK now answers 404
+        # Set after _restore: the tasks of a restored session must not inherit it.
+        reply_as_json = REPLY_AS_JSON.set(manager.answered_alone(body))
+        try:
+            await manager.handle_request(scope, receive, send)
+        finally:
+            REPLY_AS_JSON.reset(reply_as_json)
+        if session_id is not None and not manager.is_live(session_id):
             self._last_touch.pop(session_id, None)
 
     async def _restore(self, manager, scope: Scope, session_id: str, *, user_id: int | None) -> None:
@@ -171,27 +183,21 @@ class MCPEndpoint:
         self._last_touch[session_id] = now
         return await run_orm(services.mcp_session_touch, session_id=session_id)
 
-    async def _open_session(self, manager, scope: Scope, receive: Receive, send: Send, *, user_id: int | None) -> None:
-        """A request without a session id: if it opens one (initialize), record it before answering."""
-        if scope["method"] != "POST":
-            await manager.handle_request(scope, receive, send)
-            return
-        buffered = await _buffer_body(receive)
-        if buffered is None:
-            await send_json(send, 413, {"message": "Request body too large"})
-            return
-        body, replay = buffered
+    def _recording_opened_session(self, send: Send, body: bytes, *, user_id: int | None) -> Send:
+        """For a request without a session id: if it opens one (initialize), record it before answering."""
         initialize = _initialize_params(body)
+        if initialize is None:
+            return send
 
         async def recording_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and initialize is not None and message["status"] == 200:
+            if message["type"] == "http.response.start" and message["status"] == 200:
                 session_id = next((v.decode() for k, v in message.get("headers", []) if k == _SESSION_HEADER), None)
                 if session_id:
                     await run_orm(services.mcp_session_open, session_id=session_id, user_id=user_id, **initialize)
                     self._last_touch[session_id] = time.monotonic()
             await send(message)
 
-        await manager.handle_request(scope, replay, recording_send)
+        return recording_send
 
 
 async def _buffer_body(receive: Receive) -> tuple[bytes, Callable[[], Awaitable[Message]]] | None:

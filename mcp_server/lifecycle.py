@@ -10,9 +10,11 @@ would otherwise see that request's caller in every later tool call.
 
 import asyncio
 import contextvars
+import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
@@ -33,6 +35,23 @@ logger = logging.getLogger(__name__)
 
 RETRY_MS = 1000  # how soon a client that lost an SSE stream reconnects to resume it
 
+# The SDK's ``json_response`` choice, made per request by the endpoint: a request whose answer
+# is all the server sends for it gets one JSON body (half the server's work of an SSE stream);
+# every other request keeps its SSE stream for progress and log notifications.
+REPLY_AS_JSON: contextvars.ContextVar[bool] = contextvars.ContextVar("mcp_reply_as_json", default=False)
+ANSWERED_ALONE = frozenset({"tools/list", "ping"})
+
+
+class _ReplyAsJSON:
+    """Stands in for the SDK's ``json_response`` bool, which the pinned ``mcp`` version reads
+    by truth value while it handles a request: true inside a request marked with
+    ``REPLY_AS_JSON``. A session's own tasks copy the context of the request that opened
+    it, where it is false, so they still route other requests' notifications to their streams.
+    """
+
+    def __bool__(self) -> bool:
+        return REPLY_AS_JSON.get()
+
 
 class RecordingSessionManager(StreamableHTTPSessionManager):
     """The SDK's manager, telling our session records when a live session goes away.
@@ -46,6 +65,27 @@ class RecordingSessionManager(StreamableHTTPSessionManager):
         await super()._discard_session(session_id, transport)
         if was_live:
             await run_orm(services.mcp_session_end, session_id=session_id, reason=services.END_SERVER)
+
+    def __init__(self, app: Any, *, quiet_tools: frozenset[str], **options: Any) -> None:
+        super().__init__(app=app, json_response=_ReplyAsJSON(), **options)
+        self.quiet_tools = quiet_tools
+
+    def answered_alone(self, body: bytes) -> bool:
+        """True for a request whose reply is all the server sends for it: ``tools/list``,
+        ``ping``, or a call of a tool that takes no Context (it cannot report progress or log)."""
+        try:
+            message = json.loads(body)
+        except (ValueError, RecursionError):  # the SDK answers it
+            return False
+        if not isinstance(message, dict) or "id" not in message:
+            return False
+        if message.get("method") in ANSWERED_ALONE:
+            return True
+        params = message.get("params")
+        if message.get("method") != "tools/call" or not isinstance(params, dict):
+            return False
+        name = params.get("name")
+        return isinstance(name, str) and name in self.quiet_tools
 
     def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
         """The SDK's admission, with a resumable event store of the session's own."""
@@ -156,7 +196,8 @@ class ManagedServer:
         try:
             server = self._build()
             self.manager = RecordingSessionManager(
-                app=server._lowlevel_server,  # the manager takes the low-level Server, as MCPServer's own wiring does
+                server._lowlevel_server,  # the manager takes the low-level Server, as MCPServer's own wiring does
+                quiet_tools=frozenset(t.name for t in server._tool_manager.list_tools() if t.context_kwarg is None),
                 session_idle_timeout=settings.CODER_MCP_SESSION_IDLE_TIMEOUT,
                 retry_interval=RETRY_MS,
             )

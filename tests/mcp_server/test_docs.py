@@ -49,3 +49,12 @@ def test_troubleshooting_quotes_what_the_server_says():
 
 def test_the_readme_shows_the_inspector_command():
     assert "npx @modelcontextprotocol/inspector --cli" in (ROOT / "README.md").read_text()
+
+
+def test_the_streaming_tools_named_in_the_guide_are_the_registry_s():
+    """The guide says which calls answer with SSE: exactly the tools that take a Context."""
+    from mcp_server.server import build_server
+
+    streaming = sorted(t.name for t in build_server()._tool_manager.list_tools() if t.context_kwarg is not None)
+    named = ", ".join(f"`{name}`" for name in streaming[:-1]) + f" and `{streaming[-1]}`"
+    assert f"(all but {named})" in " ".join(GUIDE.read_text().split())

@@ -242,22 +242,51 @@ def sse_events(response: httpx.Response, *, until_result: bool = True) -> list[d
     return events
 
 
+def streaming_call(request_id: int) -> dict:
+    """A call answered on an SSE stream: the tool takes a Context (it may log and report progress)."""
+    arguments = {"workspace_build_id": "00000000-0000-0000-0000-000000000000"}
+    params = {"name": "coder_get_workspace_build_logs", "arguments": arguments}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+
+
 def test_a_lost_stream_is_resumed_with_last_event_id(member_headers, stranger_headers, mcp_url):
     session_id = open_session(mcp_url, **member_headers)
     headers = {**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
-    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "coder_get_authenticated_user"}}
-    with httpx.stream("POST", mcp_url, json=call, headers=headers) as response:
+    with httpx.stream("POST", mcp_url, json=streaming_call(7), headers=headers) as response:
         events = sse_events(response)
     priming = events[0]["id"]
-    assert events[-1]["data"]["id"] == 7
+    assert events[-1]["data"]["id"] == 7 and "Resource not found" in events[-1]["data"]["result"]["content"][0]["text"]
     # The client "lost" everything after the priming event: it resumes from there.
     resume = {**headers, "Accept": "text/event-stream", "Last-Event-ID": priming}
     with httpx.stream("GET", mcp_url, headers=resume, timeout=10) as response:
         assert response.status_code == 200
         replayed = sse_events(response)
-    assert replayed[-1]["data"]["id"] == 7 and replayed[-1]["data"]["result"]["structuredContent"]["username"]
+    assert replayed[-1]["data"] == events[-1]["data"]
     stranger = {**resume, **stranger_headers}
     assert httpx.get(mcp_url, headers=stranger, timeout=10).status_code == 404
+
+
+def test_a_request_answered_alone_gets_json_and_one_that_may_stream_gets_sse(member_headers, mcp_url):
+    """tools/list, ping and calls of tools without a Context get one JSON body (half the
+    server's work); a call of a tool that may log or report progress keeps its SSE stream."""
+    session_id = open_session(mcp_url, **member_headers)
+    headers = {**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+
+    def post(message: dict) -> httpx.Response:
+        return httpx.post(mcp_url, json={"jsonrpc": "2.0", **message}, headers=headers, timeout=10)
+
+    tools = post({"id": 1, "method": "tools/list"})
+    assert tools.headers["content-type"] == "application/json" and len(tools.json()["result"]["tools"]) == 21
+    assert post({"id": 2, "method": "ping"}).json() == {"jsonrpc": "2.0", "id": 2, "result": {}}
+    me = post({"id": 3, "method": "tools/call", "params": {"name": "coder_get_authenticated_user"}})
+    assert me.headers["content-type"] == "application/json"
+    assert me.json()["result"]["structuredContent"]["username"] == "mike"
+    with httpx.stream("POST", mcp_url, json=streaming_call(4), headers=headers) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert sse_events(response)[-1]["data"]["id"] == 4
+    # Hostile shapes of a call are not "answered alone": the SDK answers them as before.
+    odd = post({"id": 5, "method": "tools/call", "params": {"name": ["coder_get_authenticated_user"]}})
+    assert odd.status_code in (200, 400) and "Traceback" not in odd.text
 
 
 def test_get_stream_headers_arrive_before_any_event(member_headers, mcp_url):
@@ -277,8 +306,7 @@ def test_a_lost_stream_resumes_on_another_worker(member_headers, mcp_url, second
     """Production: events live in Redis, so the worker a client reconnects to can replay them."""
     session_id = open_session(mcp_url, **member_headers)
     headers = {**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
-    call = {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "coder_get_authenticated_user"}}
-    with httpx.stream("POST", mcp_url, json=call, headers=headers) as response:
+    with httpx.stream("POST", mcp_url, json=streaming_call(8), headers=headers) as response:
         priming = sse_events(response)[0]["id"]
     resume = {**headers, "Accept": "text/event-stream", "Last-Event-ID": priming}
     with httpx.stream("GET", second_daphne_server + MCP_PATH, headers=resume, timeout=10) as response:
