@@ -367,6 +367,32 @@ def test_a_stream_cut_mid_command_resumes_on_another_worker_without_losing_progr
     assert "".join(progress).split() == [f"line{i}" for i in range(1, 6)], "no progress event lost"
 
 
+def test_a_session_restored_by_a_json_answered_request_still_streams_notifications(
+    member_workspace, mcp_url, member_headers, second_daphne_server
+):
+    """JSON-or-SSE is chosen per request: a session another worker restores while answering a
+    ping (JSON) still streams a later command's log and progress notifications there."""
+    from tests.mcp_server.test_transport import MCP_HEADERS, open_session, ping, sse_events
+
+    session_id = open_session(mcp_url, **member_headers)
+    other_worker = second_daphne_server + MCP_PATH
+    restored = ping(other_worker, session_id, **member_headers)
+    assert restored.headers["content-type"] == "application/json" and restored.json()["result"] == {}
+    headers = {**MCP_HEADERS, **member_headers, "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    params = {
+        "name": "coder_workspace_bash",
+        "arguments": {"workspace": "dev", "command": "echo streamed"},
+        "_meta": {"progressToken": "p22"},
+    }
+    call = {"jsonrpc": "2.0", "id": 22, "method": "tools/call", "params": params}
+    with httpx.stream("POST", other_worker, json=call, headers=headers, timeout=30) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(response)
+    methods = [event["data"].get("method") for event in events if "data" in event]
+    assert "notifications/message" in methods and "notifications/progress" in methods, methods
+    assert events[-1]["data"]["result"]["structuredContent"]["output"] == "streamed\n"
+
+
 def test_large_files_and_outputs_fit_what_sdk_clients_accept(member_workspace, mcp_url, member_headers):
     """The SDK client refuses SSE events over 1 MiB: a big file is read in pages, a flood is capped."""
     size = 600_000
