@@ -77,7 +77,7 @@ def test_workers_share_the_port_restart_when_killed_and_stop_cleanly(tmp_path):
 
 def test_sigterm_lets_an_in_flight_tool_call_finish(tmp_path):
     """A command running when SIGTERM arrives still returns its result; new connections are refused."""
-    from tests.mcp_server.test_transport import MCP_HEADERS, open_session, sse_events
+    from tests.mcp_server.test_transport import MCP_HEADERS, final_message, open_session
 
     port = free_port()
     env = clean_env(CODER_DATA_DIR=str(tmp_path), PYTHONUNBUFFERED="1", CODER_ACCESS_URL=f"http://127.0.0.1:{port}")
@@ -100,7 +100,7 @@ def test_sigterm_lets_an_in_flight_tool_call_finish(tmp_path):
                 "params": {"name": name, "arguments": arguments},
             }
             with httpx.stream("POST", url, json=body, headers=headers, timeout=120) as response:
-                return sse_events(response)[-1]["data"]["result"]["structuredContent"]
+                return final_message(response)["result"]["structuredContent"]
 
         version = call(1, "coder_list_templates", {})["templates"][0]["active_version_id"]
         call(
@@ -125,7 +125,7 @@ def test_sigterm_lets_an_in_flight_tool_call_finish(tmp_path):
             wait_for_line(process, r"SIGTERM received, draining")
             with pytest.raises(httpx.ConnectError):
                 httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            result = sse_events(response)[-1]["data"]["result"]["structuredContent"]
+            result = final_message(response)["result"]["structuredContent"]
         assert result["output"].strip() == "finished" and result["exit_code"] == 0
         assert process.wait(timeout=30) == 0
     finally:

@@ -242,6 +242,13 @@ def sse_events(response: httpx.Response, *, until_result: bool = True) -> list[d
     return events
 
 
+def final_message(response: httpx.Response) -> dict:
+    """The JSON-RPC answer of a POST, whether it came as one JSON body or at the end of an SSE stream."""
+    if response.headers["content-type"].startswith("application/json"):
+        return json.loads(response.read())
+    return sse_events(response)[-1]["data"]
+
+
 def streaming_call(request_id: int) -> dict:
     """A call answered on an SSE stream: the tool takes a Context (it may log and report progress)."""
     arguments = {"workspace_build_id": "00000000-0000-0000-0000-000000000000"}
