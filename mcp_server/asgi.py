@@ -138,23 +138,24 @@ class MCPEndpoint:
             return
 
         send = flush_event_stream_headers(send)
-        body = b""
+        message = None  # the parsed body of a POST
         if scope["method"] == "POST":
             buffered = await _buffer_body(receive)
             if buffered is None:
                 await send_json(send, 413, {"message": "Request body too large"})
                 return
             body, receive = buffered
+            message = _parsed(body)
         session_id = header(scope, _SESSION_HEADER)
         if session_id is None:
-            send = self._recording_opened_session(send, body, user_id=user_id)
+            send = self._recording_opened_session(send, message, user_id=user_id)
         else:
             if not manager.is_live(session_id) and self.authenticate:
                 await self._restore(manager, scope, session_id, user_id=user_id)
             if manager.is_live(session_id) and not await self._touch(session_id):
                 await manager.end_session(session_id)  # an operator ended it: the SDK now answers 404
         # Set after _restore: the tasks of a restored session must not inherit it.
-        reply_as_json = REPLY_AS_JSON.set(manager.answered_alone(body))
+        reply_as_json = REPLY_AS_JSON.set(manager.answered_alone(message))
         try:
             await manager.handle_request(scope, receive, send)
         finally:
@@ -183,9 +184,9 @@ class MCPEndpoint:
         self._last_touch[session_id] = now
         return await run_orm(services.mcp_session_touch, session_id=session_id)
 
-    def _recording_opened_session(self, send: Send, body: bytes, *, user_id: int | None) -> Send:
+    def _recording_opened_session(self, send: Send, message: Any, *, user_id: int | None) -> Send:
         """For a request without a session id: if it opens one (initialize), record it before answering."""
-        initialize = _initialize_params(body)
+        initialize = _initialize_params(message)
         if initialize is None:
             return send
 
@@ -230,12 +231,16 @@ async def _buffer_body(receive: Receive) -> tuple[bytes, Callable[[], Awaitable[
     return body, replay
 
 
-def _initialize_params(body: bytes) -> dict[str, Any] | None:
-    """Client name/version and protocol version of an ``initialize`` request, else None."""
+def _parsed(body: bytes) -> Any:
+    """The body as JSON, or None when it is not JSON (the SDK answers that)."""
     try:
-        message = json.loads(body)
+        return json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: hostile nesting; the SDK answers 400
         return None
+
+
+def _initialize_params(message: Any) -> dict[str, Any] | None:
+    """Client name/version and protocol version of an ``initialize`` request, else None."""
     if not isinstance(message, dict) or message.get("method") != "initialize":
         return None
     params = message.get("params") if isinstance(message.get("params"), dict) else {}

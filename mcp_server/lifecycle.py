@@ -10,7 +10,6 @@ would otherwise see that request's caller in every later tool call.
 
 import asyncio
 import contextvars
-import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -53,6 +52,12 @@ class _ReplyAsJSON:
         return REPLY_AS_JSON.get()
 
 
+def quiet_tools(server: MCPServer) -> frozenset[str]:
+    """The tools that take no Context: their result is all they can send (private API of the
+    pinned ``mcp`` version: the tool manager)."""
+    return frozenset(tool.name for tool in server._tool_manager.list_tools() if tool.context_kwarg is None)
+
+
 class RecordingSessionManager(StreamableHTTPSessionManager):
     """The SDK's manager, telling our session records when a live session goes away.
 
@@ -60,23 +65,14 @@ class RecordingSessionManager(StreamableHTTPSessionManager):
     idle timeout, crash); it is private API of the pinned ``mcp`` version.
     """
 
-    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
-        was_live = session_id in self._server_instances
-        await super()._discard_session(session_id, transport)
-        if was_live:
-            await run_orm(services.mcp_session_end, session_id=session_id, reason=services.END_SERVER)
-
     def __init__(self, app: Any, *, quiet_tools: frozenset[str], **options: Any) -> None:
         super().__init__(app=app, json_response=_ReplyAsJSON(), **options)
         self.quiet_tools = quiet_tools
 
-    def answered_alone(self, body: bytes) -> bool:
-        """True for a request whose reply is all the server sends for it: ``tools/list``,
-        ``ping``, or a call of a tool that takes no Context (it cannot report progress or log)."""
-        try:
-            message = json.loads(body)
-        except (ValueError, RecursionError):  # the SDK answers it
-            return False
+    def answered_alone(self, message: Any) -> bool:
+        """True for a request (the parsed body) whose reply is all the server sends for it:
+        ``tools/list``, ``ping``, or a call of a tool that takes no Context (it cannot report
+        progress or log)."""
         if not isinstance(message, dict) or "id" not in message:
             return False
         if message.get("method") in ANSWERED_ALONE:
@@ -86,6 +82,12 @@ class RecordingSessionManager(StreamableHTTPSessionManager):
             return False
         name = params.get("name")
         return isinstance(name, str) and name in self.quiet_tools
+
+    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        was_live = session_id in self._server_instances
+        await super()._discard_session(session_id, transport)
+        if was_live:
+            await run_orm(services.mcp_session_end, session_id=session_id, reason=services.END_SERVER)
 
     def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
         """The SDK's admission, with a resumable event store of the session's own."""
@@ -197,7 +199,7 @@ class ManagedServer:
             server = self._build()
             self.manager = RecordingSessionManager(
                 server._lowlevel_server,  # the manager takes the low-level Server, as MCPServer's own wiring does
-                quiet_tools=frozenset(t.name for t in server._tool_manager.list_tools() if t.context_kwarg is None),
+                quiet_tools=quiet_tools(server),
                 session_idle_timeout=settings.CODER_MCP_SESSION_IDLE_TIMEOUT,
                 retry_interval=RETRY_MS,
             )
