@@ -1,8 +1,10 @@
 """The ``server`` command for real: a child process that migrates, creates the owner and serves."""
 
+import contextlib
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,6 +13,17 @@ from oauth.models import User
 from oauth.roles import OWNER, user_roles
 from oauth.services import user_create_first_owner
 from tests.helpers import ROOT, clean_env, free_port, start_server, wait_for_line
+
+
+@contextlib.contextmanager
+def served(*args: str, env: dict[str, str]) -> Iterator[str]:
+    """``manage.py server ARGS`` until the block ends; yields what it printed up to listening."""
+    process = start_server(*args, env=env)
+    try:
+        yield wait_for_line(process, r"Listening on")
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
 
 
 @pytest.mark.django_db
@@ -35,9 +48,7 @@ def test_first_owner_takes_the_configured_password():
 def test_server_command_serves_login_page_and_admin(tmp_path):
     port = free_port()
     env = clean_env(CODER_DATA_DIR=str(tmp_path), CODER_ACCESS_URL=f"http://127.0.0.1:{port}", PYTHONUNBUFFERED="1")
-    process = start_server("--bind", f"127.0.0.1:{port}", "--experiments", "*", env=env)
-    try:
-        output = wait_for_line(process, r"Listening on")
+    with served("--bind", f"127.0.0.1:{port}", "--experiments", "*", env=env) as output:
         assert "Created the first owner 'admin'" in output
         assert "Created the starter template (a plain shell workspace)." in output
         password = re.search(r"shown once, change it after signing in\): (\S+)", output).group(1)
@@ -55,20 +66,12 @@ def test_server_command_serves_login_page_and_admin(tmp_path):
             assert signed_in.status_code == 302
             assert client.get("/admin/").status_code == 200
             assert client.get("/healthz").json()["status"] == "ok"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
     # A second start finds the owner and creates nobody.
-    process = start_server("--bind", f"127.0.0.1:{port}", env=env)
-    try:
-        output = wait_for_line(process, r"Listening on")
+    with served("--bind", f"127.0.0.1:{port}", env=env) as output:
         assert "Created the first owner" not in output
         assert "starter template" not in output  # created on the first start only
         assert "Experiments enabled: none" in output
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 @pytest.mark.slow
@@ -77,27 +80,17 @@ def test_without_an_access_url_links_follow_the_address(tmp_path):
     a --bind elsewhere says which URL the links still use."""
     port, other = free_port(), free_port()
     env = clean_env(CODER_DATA_DIR=str(tmp_path), CODER_ADDRESS=f"127.0.0.1:{port}", PYTHONUNBUFFERED="1")
-    process = start_server("--experiments", "*", env=env)
-    try:
-        output = wait_for_line(process, r"Listening on")
+    with served("--experiments", "*", env=env) as output:
         assert f"Listening on http://127.0.0.1:{port}/ — open http://127.0.0.1:{port}/" in output
         assert "CODER_ACCESS_URL is not set" not in output
         metadata = httpx.get(f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/api/experimental/mcp/http")
         assert metadata.json()["resource"] == f"http://127.0.0.1:{port}/api/experimental/mcp/http"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
-    process = start_server("--bind", f"127.0.0.1:{other}", env=env)
-    try:
-        output = wait_for_line(process, r"Listening on")
+    with served("--bind", f"127.0.0.1:{other}", env=env) as output:
         assert (
             f"CODER_ACCESS_URL is not set: links, OAuth metadata and the MCP URL say http://127.0.0.1:{port}. "
             f"Set CODER_ADDRESS=127.0.0.1:{other} instead of --bind, or CODER_ACCESS_URL."
         ) in output
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def test_a_malformed_bind_is_one_clear_line(tmp_path):

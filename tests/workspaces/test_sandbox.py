@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 
 from coderproject.checks import workspace_sandbox
+from tests.helpers import alive
 from tests.workspaces.conftest import run_jobs
 from workspaces import selectors
 from workspaces.errors import Conflict
@@ -160,17 +161,8 @@ def test_escape_is_blocked(conn, world, escape):
     if escape.untouched:
         assert not list(Path("/").glob(escape.untouched.format(**world).lstrip("/"))), f"{escape.name}: wrote"
     # Every row: the host process and the server's secret key are as they were.
-    assert running(world["victim_pid"]), f"{escape.name}: the host process was killed"
+    assert alive(world["victim_pid"]), f"{escape.name}: the host process was killed"
     assert Path(settings.DATA_DIR / "secret_key").read_text().strip() == settings.SECRET_KEY
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (a killed child of ours stays in /proc until it is reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in {"Z", "X"}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the control reaches /etc and other processes only as root")
@@ -191,7 +183,7 @@ def test_escape_succeeds_with_the_sandbox_off(settings, world, escape):
         if escape.untouched:
             assert list(Path("/").glob(written)), f"{escape.name}: wrote nothing"
         if not (secret or escape.untouched):
-            assert not running(world["victim_pid"]), f"{escape.name}: the host process lives"
+            assert not alive(world["victim_pid"]), f"{escape.name}: the host process lives"
     finally:
         for path in Path("/").glob(written) if written else ():
             path.unlink()
