@@ -49,7 +49,9 @@ def test_troubleshooting_quotes_what_the_server_says():
 
 
 def test_the_readme_shows_the_inspector_command():
-    assert "npx @modelcontextprotocol/inspector --cli" in (ROOT / "README.md").read_text()
+    # 1.0.3: the last CLI with --header that keeps the URL's path (2.x posts to /mcp).
+    command = "npx @modelcontextprotocol/inspector@1.0.3 --cli http://127.0.0.1:3000/api/experimental/mcp/http"
+    assert command in (ROOT / "README.md").read_text() and command in GUIDE.read_text()
 
 
 def test_the_streaming_tools_named_in_the_guide_are_the_registry_s():
