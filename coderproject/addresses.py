@@ -8,7 +8,7 @@ command (``--bind``, the URL local agents dial).
 def parse_address(value: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:3000`` for IPv6) as a pair; ``ValueError`` saying what is expected."""
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdecimal() or not 0 < int(port) < 65536:
         raise ValueError(f"{value!r}: expected HOST:PORT, e.g. 127.0.0.1:3000")
     return host.strip("[]"), int(port)
 

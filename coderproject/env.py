@@ -73,7 +73,7 @@ def parse_duration(text: str) -> int:
     value = text.strip().lower()
     unit = _DURATION_UNITS.get(value[-1:]) if value else None
     number = value[:-1] if unit else value
-    if not number.isdigit() or int(number) <= 0:
+    if not number.isdecimal() or int(number) <= 0:
         raise ValueError(f"{text!r} is not a duration like 30d, 12h, 15m or 90s")
     return int(number) * (unit or 1)
 
@@ -97,7 +97,7 @@ class Rate:
 def parse_rate(text: str) -> Rate:
     """``30/1h``, ``600/1m``, ``5/15m``, or ``0`` (off)."""
     count, _, window = text.strip().partition("/")
-    if not count.isdigit() or (int(count) and not window):
+    if not count.isdecimal() or (int(count) and not window):
         raise ValueError(f"{text!r} is not a rate like 30/1h, 600/1m or 0 (off)")
     return Rate(limit=int(count), window=parse_duration(window) if window else 1)
 

@@ -83,7 +83,7 @@ class RedisSessionEventStore(EventStore):
         return str(event_id)
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
-        if not last_event_id.isdigit():
+        if not last_event_id.isdecimal():
             return None
         client = _redis()
         after = int(last_event_id)

@@ -19,7 +19,7 @@ def token_owner_get(*, actor: User, ref: str) -> User:
     manage; anyone else is reported missing, so strangers learn nothing."""
     if ref == "me":
         return actor
-    lookup = {"pk": int(ref)} if ref.isdigit() else {"username": ref}
+    lookup = {"pk": int(ref)} if ref.isdecimal() else {"username": ref}
     user = User.objects.filter(**lookup).first()
     if user is None or not may_manage_tokens(actor=actor, user=user):
         raise User.DoesNotExist(f"No user {ref!r}.")

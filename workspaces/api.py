@@ -46,7 +46,7 @@ def _int_param(request: Request, name: str, default: int, *, maximum: int | None
     raw = request.query_params.get(name, "")
     if raw == "":
         return default
-    if not raw.isdigit() or (maximum is not None and int(raw) > maximum):
+    if not raw.isdecimal() or (maximum is not None and int(raw) > maximum):
         limit = f" at most {maximum}" if maximum is not None else ""
         raise InvalidInput(f"Must be a whole number{limit}.", field=name)
     return int(raw)

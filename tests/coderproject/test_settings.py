@@ -100,6 +100,8 @@ def test_access_url_feeds_hosts_and_csrf_origins(tmp_path):
         ({"CODER_DEBUG": "maybe"}, "CODER_DEBUG='maybe' is not a boolean"),
         ({"CODER_ACCESS_URL": "coder.example.com"}, "CODER_ACCESS_URL"),
         ({"CODER_ADDRESS": "3000"}, "CODER_ADDRESS='3000': expected HOST:PORT"),
+        ({"CODER_ADDRESS": "127.0.0.1:\u00b2"}, "expected HOST:PORT"),
+        ({"CODER_MAX_TOKEN_LIFETIME": "\u00b2d"}, "is not a duration like 30d"),
         ({"CODER_MAX_TOKEN_LIFETIME": "forever"}, "CODER_MAX_TOKEN_LIFETIME"),
         ({"CODER_WORKSPACE_NETWORK": "none", "CODER_WORKSPACE_SANDBOX": "off"}, "CODER_WORKSPACE_NETWORK=none needs"),
     ],

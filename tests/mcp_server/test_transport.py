@@ -341,6 +341,7 @@ def test_redis_event_store_is_bounded_and_per_session():
         evicted = await mine.replay_events_after(ids[0], collect)
         kept = await mine.replay_events_after(ids[3], collect)
         foreign = await theirs.replay_events_after(ids[3], collect)
+        assert await mine.replay_events_after("\u00b2", collect) is None  # a digit int() refuses: no 500
         return evicted, kept, foreign, seen
 
     evicted, kept, foreign, seen = async_to_sync(scenario)()
