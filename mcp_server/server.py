@@ -43,8 +43,8 @@ class ToolListCache:
         self._by_version: dict[str, dict[str, Any]] = {}
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.method != "tools/list" or (ctx.params or {}).get("cursor"):
-            return await call_next(ctx)
+        if ctx.method != "tools/list" or ctx.request_id is None or (ctx.params or {}).get("cursor"):
+            return await call_next(ctx)  # a notification named tools/list has no answer to keep
         cached = self._by_version.get(ctx.protocol_version)
         if cached is None:
             cached = self._by_version[ctx.protocol_version] = await call_next(ctx)

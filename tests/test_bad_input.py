@@ -166,6 +166,7 @@ REST_ROWS = [
     # "²".isdigit() is true but int("²") fails: found by `make fuzz` as a 500.
     Row("a user id with a superscript digit", b"", [], (404,), method="DELETE", path="/api/v2/users/%C2%B21/keys/x"),
     Row("a limit with a superscript digit", b"", [], (400,), method="GET", path="/api/v2/workspaces?limit=%C2%B2"),
+    Row("an offset past 64 bits", b"", [], (400,), method="GET", path="/api/v2/workspaces?offset=" + "9" * 25),
     Row("very long path", b"", [], (400, 404, 414, DROPPED), method="GET", path="/api/v2/workspace/" + "a" * 20_000),
 ]
 

@@ -27,6 +27,7 @@ from workspaces.serializers import (
 )
 
 MAX_PAGE = 100
+MAX_OFFSET = 2**31 - 1  # databases refuse offsets past 64 bits; no list is this long
 
 
 class TarParser(BaseParser):
@@ -224,7 +225,7 @@ def workspace_list(request: Request) -> Response:
         owner=filters.get("owner"),
         name=filters.get("name"),
         limit=_int_param(request, "limit", 0, maximum=MAX_PAGE) or None,
-        offset=_int_param(request, "offset", 0),
+        offset=_int_param(request, "offset", 0, maximum=MAX_OFFSET),
     )
     return Response({"workspaces": [workspace_json(w) for w in page.workspaces], "count": page.count})
 
@@ -275,7 +276,7 @@ def workspace_builds(request: Request, workspace_id: str) -> Response:
             actor=request.user,
             workspace=workspace,
             limit=_int_param(request, "limit", 0, maximum=MAX_PAGE) or None,
-            offset=_int_param(request, "offset", 0),
+            offset=_int_param(request, "offset", 0, maximum=MAX_OFFSET),
         )
         return Response([build_json(build) for build in builds])
     data = _valid(BuildCreateInput, request.data)

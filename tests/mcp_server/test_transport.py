@@ -348,3 +348,27 @@ def test_redis_event_store_is_bounded_and_per_session():
     assert evicted is None  # only the last 3 events are kept
     assert kept == "s1" and seen == [4]  # the same stream only (not s2's event), after the given id
     assert foreign is None
+
+
+def test_the_tool_list_cache_keeps_answers_to_requests_only():
+    """A notification named tools/list (fuzzing sent one) has no answer: nothing is cached and
+    nothing raises; the next request is answered and its answer kept."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from mcp_server.server import ToolListCache
+
+    cache, calls = ToolListCache(), []
+
+    async def call_next(ctx):
+        calls.append(ctx.request_id)
+        return None if ctx.request_id is None else {"tools": ["t"]}
+
+    def context(request_id):
+        return SimpleNamespace(method="tools/list", request_id=request_id, params=None, protocol_version="2025-11-25")
+
+    async def scenario():
+        return [await cache(context(rid), call_next) for rid in (None, 1, 2)]
+
+    assert asyncio.run(scenario()) == [None, {"tools": ["t"]}, {"tools": ["t"]}]
+    assert calls == [None, 1], "the second request is served from the cache"
