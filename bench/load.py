@@ -46,6 +46,9 @@ def start_server(workers: int) -> tuple[subprocess.Popen, str, dict[str, str]]:
         CODER_EXPERIMENTS="mcp-server-http",
         CODER_LOG_LEVEL="WARNING",
         CODER_FIRST_USER_PASSWORD="bench-password-1",
+        # One user drives every session here: the per-user tool-call limit stays checked but out of reach.
+        CODER_RATELIMIT_TOOL_CALLS="1000000/1m",
+        CODER_RATELIMIT_TOOL_CALLS_PER_IP="1000000/1m",
     )
     server = start(
         [sys.executable, "manage.py", "server", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)], env
