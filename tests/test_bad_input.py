@@ -167,6 +167,7 @@ REST_ROWS = [
     Row("a user id with a superscript digit", b"", [], (404,), method="DELETE", path="/api/v2/users/%C2%B21/keys/x"),
     Row("a limit with a superscript digit", b"", [], (400,), method="GET", path="/api/v2/workspaces?limit=%C2%B2"),
     Row("an offset past 64 bits", b"", [], (400,), method="GET", path="/api/v2/workspaces?offset=" + "9" * 25),
+    Row("a user id past 64 bits", b"", [], (404,), method="DELETE", path="/api/v2/users/" + "9" * 25 + "/keys/x"),
     Row("very long path", b"", [], (400, 404, 414, DROPPED), method="GET", path="/api/v2/workspace/" + "a" * 20_000),
 ]
 
