@@ -49,8 +49,9 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"CODER_ADDRESS={exc}") from None
 # Unset, the access URL is where the server listens: links, OAuth metadata and the MCP URL
 # then work on this host whatever port CODER_ADDRESS names.
-CODER_ACCESS_URL_SET = bool(env_str("CODER_ACCESS_URL"))
-CODER_ACCESS_URL = (env_str("CODER_ACCESS_URL") or local_url(*CODER_ADDRESS)).rstrip("/")
+_access_url = env_str("CODER_ACCESS_URL")
+CODER_ACCESS_URL_SET = bool(_access_url)
+CODER_ACCESS_URL = (_access_url or local_url(*CODER_ADDRESS)).rstrip("/")
 _access = urlsplit(CODER_ACCESS_URL)
 if _access.scheme not in ("http", "https") or not _access.hostname:
     raise ImproperlyConfigured(f"CODER_ACCESS_URL={CODER_ACCESS_URL!r} must be an absolute http(s) URL")
